@@ -1,0 +1,40 @@
+"""The ``python -m learnai`` / ``learnai`` entry point: a thin Hydra wrapper."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from learnai.config import ConfigError, exit_with, register_configs
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="pkg://learnai.conf", config_name="config")
+def _entry(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from learnai.runner import train
+
+    try:
+        return train(cfg)
+    except ConfigError as err:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweeper records this job as failed and goes on
+        exit_with(err)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (a scheduler's cancel, `kill`) unwinds like Ctrl-C: open MLflow runs
+    # end as KILLED and a sweep's parent run is closed instead of staying RUNNING.
+    sys.exit(128 + signum)
+
+
+def main() -> None:
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _terminate)
+    _entry()

@@ -1,0 +1,171 @@
+"""What a sweep's parent run shows at the end: a table, a figure, an animation, a summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from learnai import tracking
+
+log = logging.getLogger("learnai")
+
+TABLE_CSV = "children.csv"
+TABLE_JSON = "children.json"
+COMPARISON = "comparison.png"
+SIDE_BY_SIDE = "side_by_side.gif"
+MAX_PANELS = 12  # more panels than this would make the side-by-side unreadable
+
+
+@dataclass
+class Child:
+    run_id: str
+    run_name: str
+    status: str
+    outcome: str
+    overrides: str
+    final_train_loss: float
+    final_val_loss: float
+    val_r2: float
+    trial: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        """Lower is better; runs that did not converge or finish rank last."""
+        ok = self.outcome in ("converged", "stalled") and math.isfinite(self.final_val_loss)
+        return self.final_val_loss if ok else math.inf
+
+
+@dataclass
+class SweepSummary:
+    children: list[Child]
+    parent_run_id: str
+
+    @property
+    def best(self) -> Child | None:
+        ranked = sorted(self.children, key=lambda c: c.score)
+        return ranked[0] if ranked and math.isfinite(ranked[0].score) else None
+
+    def counts(self) -> Counter:
+        return Counter(c.outcome for c in self.children)
+
+    def print(self, uri: str) -> None:
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
+        log.info("sweep %s: %d runs (%s)", self.parent_run_id, len(self.children),
+                 counts or "none")
+        best = self.best
+        if best is not None:
+            log.info("best run %s: %s | val_loss %.4g | val_r2 %.4f | %s", best.run_id,
+                     best.outcome, best.final_val_loss, best.val_r2, best.overrides)
+        log.info("open the MLflow UI: %s", tracking.ui_command(uri))
+
+
+def _metric(run: Any, key: str) -> float:
+    return float(run.data.metrics.get(key, math.nan))
+
+
+def collect(uri: str, parent_run_id: str) -> list[Child]:
+    children = []
+    for run in tracking.child_runs(uri, parent_run_id):
+        tags = run.data.tags
+        status = run.info.status
+        outcome = tags.get("outcome") or ("failed" if status == "FAILED" else "unknown")
+        children.append(Child(
+            run_id=run.info.run_id,
+            run_name=run.info.run_name or "",
+            status=status,
+            outcome=outcome,
+            overrides=tags.get("overrides", ""),
+            final_train_loss=_metric(run, "final_train_loss"),
+            final_val_loss=_metric(run, "final_val_loss"),
+            val_r2=_metric(run, "val_r2"),
+            trial=tags.get("optuna.trial", ""),
+            params=dict(run.data.params),
+        ))
+    return children
+
+
+def _swept_keys(children: list[Child]) -> list[str]:
+    """Params whose value differs between children: the columns worth showing."""
+    keys = sorted({k for c in children for k in c.params})
+    return [k for k in keys if len({c.params.get(k) for c in children}) > 1]
+
+
+def write_table(children: list[Child], out: Path) -> None:
+    swept = _swept_keys(children)
+    base = ["run_id", "run_name", "trial", "status", "outcome", "final_train_loss",
+            "final_val_loss", "val_r2", "overrides"]
+    rows = []
+    for c in children:
+        row = {k: getattr(c, k) for k in base}
+        row.update({k: c.params.get(k, "") for k in swept})
+        rows.append(row)
+    with open(out / TABLE_CSV, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=base + swept)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / TABLE_JSON).write_text(json.dumps(rows, indent=1, default=str))
+
+
+def _label(child: Child) -> str:
+    return child.overrides or child.run_name
+
+
+def _panel_children(children: list[Child]) -> list[Child]:
+    """Up to MAX_PANELS runs, keeping the best and the worst when there are more."""
+    if len(children) <= MAX_PANELS:
+        return children
+    ranked = sorted(children, key=lambda c: (c.score, c.final_val_loss))
+    half = MAX_PANELS // 2
+    return ranked[:half] + ranked[-half:]
+
+
+def side_by_side(uri: str, children: list[Child], out: Path) -> None:
+    """All runs' training animations in one GIF: the sweep's lesson in one picture."""
+    from learnai.animation import render, save_gif
+    from learnai.artifacts import PREDICTIONS, panel_from_npz
+
+    panels = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, child in enumerate(_panel_children(children)):
+            local = tracking.download_artifact(uri, child.run_id, PREDICTIONS, Path(tmp) / str(i))
+            if local is not None:
+                panels.append(panel_from_npz(local, f"{_label(child)} [{child.outcome}]"))
+    if not panels:
+        return
+    cols = min(len(panels), 3 if len(panels) > 4 else len(panels))
+    rows = math.ceil(len(panels) / cols)
+    save_gif(render(panels, width=380 * cols, height=300 * rows, cols=cols), out / SIDE_BY_SIDE)
+
+
+def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
+    """Write the table, comparison figure and side-by-side animation onto the parent."""
+    from learnai.plots import compare_losses
+
+    children = collect(uri, recorder.run_id)
+    summary = SweepSummary(children, recorder.run_id)
+    counts = summary.counts()
+    recorder.set_tags({"sweep.runs": len(children),
+                       **{f"sweep.{k}": n for k, n in counts.items()}})
+    best = summary.best
+    if best is not None:
+        recorder.set_tags({"sweep.best_run_id": best.run_id})
+        recorder.add_metrics({"best_val_loss": best.final_val_loss})
+    if not children:
+        return summary
+    with tempfile.TemporaryDirectory(prefix="learnai-sweep-") as tmp:
+        out = Path(tmp)
+        write_table(children, out)
+        curves = [(_label(c), tracking.metric_history(uri, c.run_id, "val_loss"), c.outcome)
+                  for c in children]
+        compare_losses(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
+        side_by_side(uri, children, out)
+        recorder.log_artifacts(out)
+    return summary

@@ -1,0 +1,109 @@
+"""Hydra callback: one parent MLflow run per multirun, with a report at its end.
+
+Jobs find the parent through a small file in the sweep directory (see
+:mod:`learnai.context`), so launchers that run jobs in other processes keep the link.
+This module is imported on every Hydra start: heavy imports stay inside the methods.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from learnai.context import parent_file
+
+log = logging.getLogger("learnai")
+
+
+def current_parent(sweep_dir: Path) -> tuple[str, str] | None:
+    """``(tracking uri, parent run id)`` of the multirun writing into ``sweep_dir``."""
+    marker = parent_file(sweep_dir)
+    if not marker.exists():
+        return None
+    info = json.loads(marker.read_text())
+    return info["uri"], info["run_id"]
+
+
+def _validate_jobs(config: DictConfig, grid: bool) -> None:
+    """Check the base config, and for a grid every job's config, before any run exists."""
+    from learnai.config import ConfigError, exit_with, validate
+
+    try:
+        validate(config)
+        if not grid:
+            return  # other sweepers sample values later; a bad sample fails its own job
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        loader = GlobalHydra.instance().config_loader()
+        parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        for batch in BasicSweeper.split_arguments(parsed, None):
+            for job in batch:
+                validate(loader.load_sweep_config(config, list(job)))
+    except ConfigError as err:
+        exit_with(err)
+
+
+class SweepTracking(Callback):
+    """Opens the parent run before the first job and reports on it after the last."""
+
+    def __init__(self) -> None:
+        self.recorder: Any = None
+        self.uri = ""
+        self.sweep_dir: Path | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from learnai import tracking
+
+        runtime = config.hydra.runtime  # HydraConfig is not set yet at this point
+        sweeper = runtime.choices.get("hydra/sweeper", "basic")
+        _validate_jobs(config, grid=sweeper == "basic")
+        base = Path(runtime.cwd)
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+        if not self.sweep_dir.is_absolute():
+            self.sweep_dir = base / self.sweep_dir
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.uri = tracking.resolve_uri(config.tracking.uri, base)
+        overrides = " ".join(config.hydra.overrides.task)
+        self.recorder = tracking.RunRecorder.start(
+            self.uri,
+            config.tracking.experiment,
+            run_name=config.tracking.run_name or f"sweep {overrides}".strip(),
+            tags={"learnai.sweep": "true", "sweep.overrides": overrides,
+                  "sweep.sweeper": str(sweeper), "sweep.dir": str(self.sweep_dir)},
+            artifact_location=config.tracking.artifact_location,
+        )
+        parent_file(self.sweep_dir).write_text(
+            json.dumps({"run_id": self.recorder.run_id, "uri": self.uri})
+        )
+        # Hydra skips on_multirun_end when a job raises: never leave the parent RUNNING.
+        atexit.register(self._abandon)
+        log.info("sweep parent run %s (%s)", self.recorder.run_id, overrides or "no overrides")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.recorder is None:
+            return
+        from learnai.sweep_report import report_sweep
+
+        recorder, self.recorder = self.recorder, None
+        atexit.unregister(self._abandon)
+        try:
+            summary = report_sweep(self.uri, recorder)
+        except BaseException:
+            recorder.end("FAILED")
+            raise
+        recorder.end("FINISHED")
+        summary.print(self.uri)
+
+    def _abandon(self) -> None:
+        if self.recorder is not None:
+            recorder, self.recorder = self.recorder, None
+            recorder.set_tags({"sweep.state": "aborted"})
+            recorder.end("FAILED")
