@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -13,7 +14,17 @@ from learnai.config import ConfigError, exit_with, register_configs
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="pkg://learnai.conf", config_name="config")
+def config_dir() -> str:
+    """``conf/`` of a source checkout, else the copy installed as ``learnai.conf``."""
+    source = Path(__file__).resolve().parent.parent / "conf"
+    if (source / "config.yaml").is_file():
+        return str(source)
+    from importlib.resources import files
+
+    return str(files("learnai.conf"))
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def _entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode

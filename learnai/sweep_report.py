@@ -114,8 +114,12 @@ def write_table(children: list[Child], out: Path) -> None:
     (out / TABLE_JSON).write_text(json.dumps(rows, indent=1, default=str))
 
 
-def _label(child: Child) -> str:
-    return child.overrides or child.run_name
+def _labels(children: list[Child]) -> dict[str, str]:
+    """Each run's overrides less those every run shares: what tells them apart."""
+    split = {c.run_id: c.overrides.split() for c in children}
+    common = set.intersection(*(set(v) for v in split.values())) if split else set()
+    return {c.run_id: " ".join(o for o in split[c.run_id] if o not in common) or c.run_name
+            for c in children}
 
 
 def _panel_children(children: list[Child]) -> list[Child]:
@@ -133,11 +137,13 @@ def side_by_side(uri: str, children: list[Child], out: Path) -> None:
     from learnai.artifacts import PREDICTIONS, panel_from_npz
 
     panels = []
+    labels = _labels(children)
     with tempfile.TemporaryDirectory() as tmp:
         for i, child in enumerate(_panel_children(children)):
             local = tracking.download_artifact(uri, child.run_id, PREDICTIONS, Path(tmp) / str(i))
             if local is not None:
-                panels.append(panel_from_npz(local, f"{_label(child)} [{child.outcome}]"))
+                label = f"{labels[child.run_id]} [{child.outcome}]"
+                panels.append(panel_from_npz(local, label))
     if not panels:
         return
     cols = min(len(panels), 3 if len(panels) > 4 else len(panels))
@@ -163,7 +169,8 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
     with tempfile.TemporaryDirectory(prefix="learnai-sweep-") as tmp:
         out = Path(tmp)
         write_table(children, out)
-        curves = [(_label(c), tracking.metric_history(uri, c.run_id, "val_loss"), c.outcome)
+        labels = _labels(children)
+        curves = [(labels[c.run_id], tracking.metric_history(uri, c.run_id, "val_loss"), c.outcome)
                   for c in children]
         compare_losses(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
         side_by_side(uri, children, out)

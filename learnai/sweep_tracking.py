@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,15 @@ from omegaconf import DictConfig
 from learnai.context import parent_file
 
 log = logging.getLogger("learnai")
+
+
+_failures = 0
+
+
+def note_failures(count: int) -> None:
+    """Sweepers report failed jobs here; the sweep then ends with exit code 1."""
+    global _failures
+    _failures += count
 
 
 def current_parent(sweep_dir: Path) -> tuple[str, str] | None:
@@ -101,6 +111,9 @@ class SweepTracking(Callback):
             raise
         recorder.end("FINISHED")
         summary.print(self.uri)
+        if _failures:
+            log.error("%d job(s) failed: see the warnings above and the parent run", _failures)
+            sys.exit(1)
 
     def _abandon(self) -> None:
         if self.recorder is not None:

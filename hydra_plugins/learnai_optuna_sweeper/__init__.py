@@ -1,0 +1,1 @@
+"""learnai's Optuna sweeper for Hydra, on current Optuna (``hydra/sweeper=optuna``)."""

@@ -1,0 +1,197 @@
+"""What an Optuna sweep adds to its parent run: best trial, history, importances, and the
+stability map (learning rate x depth, coloured by outcome and final loss)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from learnai import tracking
+from learnai.plots import OUTCOME_COLORS, _pyplot
+
+log = logging.getLogger("learnai")
+
+BEST = "optuna_best.json"
+HISTORY = "optimization_history.png"
+IMPORTANCES = "param_importances.png"
+STABILITY = "stability_map.png"
+TRIALS = "optuna_trials.csv"
+MARKERS = {"converged": "o", "stalled": "s", "diverged": "X", "pruned": "v", "failed": "x"}
+
+
+def outcome(trial: FrozenTrial) -> str:
+    if "outcome" in trial.user_attrs:
+        return str(trial.user_attrs["outcome"])
+    return {TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}.get(trial.state,
+                                                                         "unknown")
+
+
+def _numeric(trials: list[FrozenTrial]) -> list[tuple[str, bool]]:
+    """Params that can be an axis, as (name, log scale); lr and depth first."""
+    dists: dict[str, Any] = {}
+    for t in trials:
+        dists.update(t.distributions)
+    axes = []
+    for name, d in dists.items():
+        if isinstance(d, (FloatDistribution, IntDistribution)):
+            axes.append((name, bool(d.log)))
+        elif isinstance(d, CategoricalDistribution) and all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) for c in d.choices
+        ):
+            positive = all(c > 0 for c in d.choices)
+            spread = positive and max(d.choices) / min(d.choices) >= 100
+            axes.append((name, spread))
+    preferred = {"optimizer.lr": 0, "model.depth": 1}
+    return sorted(axes, key=lambda a: preferred.get(a[0], 2))
+
+
+def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
+    trials = [t for t in trials if t.params]
+    axes = _numeric(trials)
+    if not axes:
+        return False
+    plt = _pyplot()
+    from matplotlib import colors
+
+    fig, ax = plt.subplots(figsize=(7.2, 4.8), dpi=100)
+    x_name, x_log = axes[0]
+    y_name, y_log = axes[1] if len(axes) > 1 else ("final val_loss", True)
+    finite = [t.value for t in trials if t.value is not None and math.isfinite(t.value)
+              and t.value > 0]
+    norm = colors.LogNorm(min(finite), max(finite)) if len(finite) > 1 else None
+    scatter = None
+    for kind, marker in MARKERS.items():
+        group = [t for t in trials if outcome(t) == kind]
+        if not group:
+            continue
+        xs = [t.params.get(x_name, math.nan) for t in group]
+        ys = [t.params.get(y_name, math.nan) if len(axes) > 1 else (t.value or math.nan)
+              for t in group]
+        values = [t.value if t.value is not None and t.value > 0 else math.nan for t in group]
+        if kind in ("diverged", "failed") or norm is None:
+            ax.scatter(xs, ys, marker=marker, s=90, c=OUTCOME_COLORS[kind], label=kind,
+                       edgecolors="black", linewidths=0.5)
+        else:
+            scatter = ax.scatter(xs, ys, marker=marker, s=90, c=values, cmap="viridis_r",
+                                 norm=norm, label=kind, edgecolors=OUTCOME_COLORS[kind],
+                                 linewidths=1.5)
+    if x_log:
+        ax.set_xscale("log")
+    if y_log:
+        ax.set_yscale("log")
+    ax.set_xlabel(x_name + (" (log)" if x_log else ""))
+    ax.set_ylabel(y_name)
+    ax.set_title(title)
+    ax.legend(title="outcome", fontsize=8)
+    if scatter is not None:
+        fig.colorbar(scatter, ax=ax, label="final val_loss (converged/stalled/pruned)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def history_plot(study: optuna.Study, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 4.2), dpi=100)
+    best = math.inf if study.direction == optuna.study.StudyDirection.MINIMIZE else -math.inf
+    better = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
+    xs, bests = [], []
+    for t in study.trials:
+        kind = outcome(t)
+        if t.value is not None and math.isfinite(t.value):
+            ax.scatter(t.number, t.value, s=20, color=OUTCOME_COLORS.get(kind, "#1f77b4"),
+                       marker=MARKERS.get(kind, "o"))
+            if t.state == TrialState.COMPLETE:
+                best = better(best, t.value)
+        if math.isfinite(best):
+            xs.append(t.number)
+            bests.append(best)
+    ax.plot(xs, bests, color="black", lw=1.2, label="best so far")
+    finite = [t.value for t in study.trials if t.value and math.isfinite(t.value)]
+    if finite and min(finite) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("objective (final val_loss)")
+    ax.set_title(f"study {study.study_name}: optimization history")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def importances_plot(study: optuna.Study, path: Path) -> dict[str, float]:
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (ValueError, RuntimeError) as err:  # too few complete trials, one value only
+        log.info("no parameter importances: %s", err)
+        return {}
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.5 * len(importances)), dpi=100)
+    names = list(importances)[::-1]
+    ax.barh(names, [importances[n] for n in names], color="#1f77b4")
+    ax.set_xlabel("importance (fANOVA)")
+    ax.set_title("parameter importances")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return dict(importances)
+
+
+def trials_table(study: optuna.Study, path: Path) -> None:
+    import csv
+
+    names = sorted({k for t in study.trials for k in t.params})
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["number", "state", "outcome", "value", "mlflow_run_id", *names])
+        for t in study.trials:
+            w.writerow([t.number, t.state.name, outcome(t), t.value,
+                        t.user_attrs.get("mlflow_run_id", ""),
+                        *[t.params.get(n, "") for n in names]])
+
+
+def report_study(study: optuna.Study, new_trials: list[FrozenTrial],
+                 parent: tuple[str, str] | None, storage_url: str | None) -> None:
+    """Log the study's picture on the sweep's parent run and print its summary."""
+    from learnai.sweeper.optuna_impl import describe
+
+    summary = describe(study)
+    states = ", ".join(f"{n} {s}" for s, n in sorted(summary["states"].items()))
+    log.info("study %r: %d trials (%s)", study.study_name, summary["trials"], states)
+    if "best_value" in summary:
+        log.info("best trial %d: value %.6g, params %s, run %s", summary["best_trial"],
+                 summary["best_value"], summary["best_params"], summary.get("best_run_id"))
+    if storage_url is not None:
+        log.info("open the study: optuna-dashboard %s", tracking.mask_secrets(storage_url))
+    if parent is None:
+        return
+    uri, run_id = parent
+    recorder = tracking.RunRecorder(tracking.open_store(uri), run_id)
+    tags = {"optuna.study": study.study_name,
+            "optuna.storage": tracking.mask_secrets(storage_url or "in-memory"),
+            "optuna.trials": ",".join(str(t.number) for t in new_trials)}
+    if "best_value" in summary:
+        tags.update({"optuna.best_trial": summary["best_trial"],
+                     **{f"best.{k}": v for k, v in summary["best_params"].items()}})
+        recorder.add_metrics({"best_value": summary["best_value"]})
+        recorder.flush()
+    recorder.set_tags(tags)
+    with tempfile.TemporaryDirectory(prefix="learnai-study-") as tmp:
+        out = Path(tmp)
+        importances = importances_plot(study, out / IMPORTANCES)
+        (out / BEST).write_text(json.dumps({**summary, "importances": importances},
+                                           indent=1, default=str))
+        history_plot(study, out / HISTORY)
+        stability_map(study.trials, out / STABILITY,
+                      f"study {study.study_name}: outcome by learning rate and depth")
+        trials_table(study, out / TRIALS)
+        recorder.log_artifacts(out)
