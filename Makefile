@@ -1,0 +1,55 @@
+# Two commands do all the setup: `make run` and `make test` create .venv when missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# torch is installed first, pinned to one version: on this kind of machine pip takes the
+# CPU wheel from its local wheel folder (seconds); elsewhere pip fetches that version
+# from the package index, which on Linux is the CUDA build a GPU machine needs.
+# Choose another build with e.g. `make run TORCH_SPEC="torch==2.14.1"`.
+TORCH_SPEC ?= torch==2.13.0
+STORE ?= sqlite:///mlruns/mlflow.db
+
+.PHONY: setup run test test-fast lint format bench ui dashboard clean
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	@# compat mode puts the repo on sys.path, so Hydra finds hydra_plugins/ (the
+	@# default editable finder hides namespace packages from Hydra's plugin scan).
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" \
+		--config-settings editable_mode=compat
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+# The tutorial's lesson as one sweep: lr 0.01 converges, lr 1 fails.
+run: $(STAMP)
+	$(PY) -m learnai -m optimizer.lr=0.01,1
+
+test: $(STAMP)
+	$(PY) -m pytest -m "slow or not slow"
+
+test-fast: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) -m experiments.bench
+
+ui: $(STAMP)
+	$(PY) -m mlflow ui --backend-store-uri $(STORE)
+
+dashboard: $(STAMP)
+	$(PY) -m pip install -q -e ".[dashboard]" --config-settings editable_mode=compat
+	$(VENV)/bin/optuna-dashboard sqlite:///mlruns/optuna.db
+
+clean:
+	rm -rf outputs multirun .pytest_cache
