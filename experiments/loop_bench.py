@@ -1,0 +1,88 @@
+"""The training loop against the bare tutorial loop, same model, data and device.
+
+The bare loop is the tutorial's: zero grads, forward, loss, backward, step, and
+``loss.item()`` every epoch to keep the history (a host sync per epoch). learnai's
+loop adds a validation loss per epoch and animation frames, keeps losses on the
+device and reads them back every ``sync_every`` epochs.
+
+    python -m experiments.loop_bench --device cpu --points 100000 --epochs 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from learnai.data import nonlinear
+from learnai.models import GeneralFit
+from learnai.train import Trainer
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bare_loop(x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int = 0) -> list[float]:
+    torch.manual_seed(seed)
+    model = GeneralFit(1, 1, depth=2, hidden=64).to(x.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    criterion = nn.MSELoss()
+    losses = []
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def learnai_loop(data, epochs: int, seed: int = 0) -> list[float]:
+    torch.manual_seed(seed)
+    model = GeneralFit(1, 1, depth=2, hidden=64).to(data.x_train.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    return Trainer(epochs=epochs, frames=100).fit(model, optimizer, data).train_loss
+
+
+def measure(device: torch.device, points: int, epochs: int, repeats: int) -> dict:
+    data = nonlinear(n_samples=points).to(device)
+    # The bare loop trains on every point; learnai's on the 80% train split plus a
+    # validation pass over the other 20%: the same number of points go forward.
+    x = torch.cat([data.x_train, data.x_val])
+    y = torch.cat([data.y_train, data.y_val])
+    timings: dict[str, list[float]] = {"bare": [], "learnai": []}
+    bare_loop(x, y, 5)
+    learnai_loop(data, 5)  # warm-up: allocator, kernels
+    for _ in range(repeats):
+        for name, fn in (("bare", lambda: bare_loop(x, y, epochs)),
+                         ("learnai", lambda: learnai_loop(data, epochs))):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            timings[name].append(time.perf_counter() - start)
+    bare, ours = statistics.median(timings["bare"]), statistics.median(timings["learnai"])
+    return {"device": device.type, "points": points, "epochs": epochs,
+            "bare_s": bare, "learnai_s": ours, "ratio": ours / bare, "runs": timings}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    r = measure(torch.device(args.device), args.points, args.epochs, args.repeats)
+    print(f"loop on {r['device']}, {r['points']} points, {r['epochs']} epochs, median of "
+          f"{args.repeats}: bare {r['bare_s']:.3f}s, learnai {r['learnai_s']:.3f}s, "
+          f"ratio {r['ratio']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
