@@ -8,6 +8,7 @@ MLflow run, experiment or Optuna trial is created.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,7 +194,7 @@ def validate(cfg: Any) -> None:
     _check(anim.width >= 64, "trainer.animation.width", anim.width, "must be >= 64")
     _check(anim.height >= 64, "trainer.animation.height", anim.height, "must be >= 64")
     _check(
-        trainer.device in ("auto", "cpu", "cuda", "mps") or trainer.device.startswith("cuda:"),
+        re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", trainer.device) is not None,
         "trainer.device",
         trainer.device,
         "must be auto, cpu, cuda, cuda:N or mps",

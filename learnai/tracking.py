@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
-_SECRET = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+# The password may contain '/' (base64 secrets do); it ends at the last '@' of the URL.
+_SECRET = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^\s]+)@")
 
 
 def mask_secrets(value: str) -> str:

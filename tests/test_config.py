@@ -1,0 +1,279 @@
+"""The configs users compose: every group option builds, and bad values never start a run.
+
+Composition tests run in-process on the real ``learnai.conf`` package; the bad-input
+tests launch ``python -m learnai`` exactly as a user would and check what they see.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir, initialize_config_module
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+import learnai.cli  # noqa: F401  (registers the structured-config schemas)
+from learnai.config import ConfigError, validate
+from learnai.data import Dataset
+from learnai.models import GeneralFit, LinearRegression
+
+DATA = ["linear", "polynomial", "nonlinear"]
+MODELS = ["linear", "mlp"]
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+EXPERIMENTS = ["linear_regression", "polynomial_regression", "neural_network"]
+
+
+def _initialize_hydra():
+    """Hydra on the configs the CLI ships: the installed ``learnai.conf`` package, or
+    ``conf/`` of this checkout where an editable install does not map that package."""
+    if importlib.util.find_spec("learnai.conf") is not None:
+        return initialize_config_module(config_module="learnai.conf", version_base="1.3")
+    source = Path(__file__).resolve().parent.parent / "conf"
+    return initialize_config_dir(config_dir=str(source), version_base="1.3")
+
+
+@pytest.fixture(scope="module")
+def hydra_ctx() -> Iterator[None]:
+    with _initialize_hydra():
+        yield
+
+
+@pytest.fixture
+def compose_cfg(hydra_ctx: None):
+    def _compose(*overrides: str) -> DictConfig:
+        return compose(config_name="config", overrides=list(overrides))
+
+    return _compose
+
+
+def build(cfg: DictConfig) -> tuple[Dataset, torch.nn.Module, torch.optim.Optimizer]:
+    """What the runner builds from a config, the way the runner builds it."""
+    data = instantiate(cfg.data)
+    model = instantiate(cfg.model, n_in=data.n_features)
+    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    return data, model, optimizer
+
+
+# --- composition ------------------------------------------------------------------------
+
+
+def test_default_config_is_the_tutorial_network(compose_cfg) -> None:
+    cfg = compose_cfg()
+    assert cfg.data._target_ == "learnai.data.nonlinear"
+    assert cfg.data.n_samples == 1000
+    assert cfg.model._target_ == "learnai.models.GeneralFit"
+    assert cfg.model.depth == 2
+    assert cfg.optimizer._target_ == "torch.optim.Adam"
+    assert cfg.optimizer.lr == 0.01
+    assert cfg.trainer.epochs == 200
+    assert cfg.tracking.uri == "sqlite:///mlruns/mlflow.db"
+    validate(cfg)
+
+    data, model, optimizer = build(cfg)
+    assert data.n_features == 1
+    assert isinstance(model, GeneralFit)
+    # depth 2 = the tutorial's three linear layers, ReLU after the first two
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert optimizer.defaults["lr"] == 0.01
+
+
+@pytest.mark.parametrize(
+    ("data_name", "model_name", "opt_name"), list(itertools.product(DATA, MODELS, OPTIMIZERS))
+)
+def test_every_group_option_composes_and_instantiates(
+    compose_cfg, data_name: str, model_name: str, opt_name: str
+) -> None:
+    cfg = compose_cfg(f"data={data_name}", f"model={model_name}", f"optimizer={opt_name}")
+    validate(cfg)
+    data, model, optimizer = build(cfg)
+
+    n = data.x_train.shape[0] + data.x_val.shape[0]
+    assert n == cfg.data.n_samples
+    assert data.y_train.shape == (data.x_train.shape[0], 1)
+    assert data.y_val.shape == (data.x_val.shape[0], 1)
+    assert data.x_train.dtype == torch.float32
+
+    expected_model = {"linear": LinearRegression, "mlp": GeneralFit}[model_name]
+    assert isinstance(model, expected_model)
+    with torch.no_grad():
+        out = model(data.x_val)
+    assert out.shape == (data.x_val.shape[0], 1)
+
+    assert isinstance(optimizer, OPTIMIZERS[opt_name])
+    assert optimizer.defaults["lr"] == cfg.optimizer.lr
+    assert len(optimizer.param_groups[0]["params"]) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize(
+    ("data_name", "n_samples", "n_features"),
+    [("linear", 10_000, 1), ("polynomial", 1_000, 2), ("nonlinear", 1_000, 1)],
+)
+def test_data_shapes_follow_the_tutorial(
+    compose_cfg, data_name: str, n_samples: int, n_features: int
+) -> None:
+    cfg = compose_cfg(f"data={data_name}")
+    assert cfg.data.n_samples == n_samples
+    data = instantiate(cfg.data)
+    assert data.n_features == n_features
+    assert data.x_train.shape[1] == data.x_val.shape[1] == n_features
+    assert data.x_train.shape[0] + data.x_val.shape[0] == n_samples
+    assert data.feature_names[0] == "x"
+
+
+def test_polynomial_features_are_x_and_x_squared(compose_cfg) -> None:
+    data = instantiate(compose_cfg("data=polynomial").data)
+    assert data.feature_names == ["x", "x^2"]
+    for x in (data.x_train, data.x_val, data.grid_features):
+        torch.testing.assert_close(x[:, 1], x[:, 0] ** 2)
+
+
+@pytest.mark.parametrize(
+    ("experiment", "data_target", "model_cls", "lr", "epochs", "n_samples"),
+    [
+        ("linear_regression", "learnai.data.linear", LinearRegression, None, 100, 10_000),
+        ("polynomial_regression", "learnai.data.polynomial", LinearRegression, None, None, 1_000),
+        ("neural_network", "learnai.data.nonlinear", GeneralFit, 0.01, 200, 1_000),
+    ],
+)
+def test_experiments_compose_and_instantiate(
+    compose_cfg,
+    experiment: str,
+    data_target: str,
+    model_cls: type,
+    lr: float | None,
+    epochs: int | None,
+    n_samples: int,
+) -> None:
+    """Pinned values are the tutorial's; None where the tutorial leaves it to us."""
+    cfg = compose_cfg(f"experiment={experiment}")
+    validate(cfg)
+    assert cfg.data._target_ == data_target
+    assert cfg.data.n_samples == n_samples
+    if lr is not None:
+        assert cfg.optimizer.lr == lr
+    if epochs is not None:
+        assert cfg.trainer.epochs == epochs
+    assert cfg.tracking.experiment == experiment
+    data, model, optimizer = build(cfg)
+    assert isinstance(model, model_cls)
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert model(data.x_val).shape == (data.x_val.shape[0], 1)
+
+
+def test_experiment_values_can_still_be_overridden(compose_cfg) -> None:
+    cfg = compose_cfg("experiment=linear_regression", "optimizer=sgd", "optimizer.lr=0.5")
+    assert cfg.optimizer._target_ == "torch.optim.SGD"
+    assert cfg.optimizer.lr == 0.5
+    assert cfg.trainer.epochs == 100
+
+
+def test_composed_config_round_trips_through_yaml(compose_cfg) -> None:
+    """What a run stores as config.yaml loads back to the same values."""
+    cfg = compose_cfg("experiment=polynomial_regression")
+    back = OmegaConf.create(OmegaConf.to_yaml(cfg, resolve=True))
+    assert OmegaConf.to_container(back) == OmegaConf.to_container(cfg, resolve=True)
+
+
+# --- validation, in-process: keys the CLI table below does not cover -------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("optimizer.momentum=1.0", "optimizer.momentum"),
+        ("data.val_fraction=0", "data.val_fraction"),
+        ("data.noise=-0.1", "data.noise"),
+        ("trainer.sync_every=0", "trainer.sync_every"),
+        ("trainer.animation.frames=0", "trainer.animation.frames"),
+        ("tracking.uri=mlruns", "tracking.uri"),
+        ("tracking.experiment=''", "tracking.experiment"),
+    ],
+)
+def test_validate_names_key_and_value(compose_cfg, override: str, key: str) -> None:
+    overrides = [override]
+    if override.startswith("optimizer.momentum"):
+        overrides.insert(0, "optimizer=sgd")
+    cfg = compose_cfg(*overrides)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        validate(cfg)
+
+
+# --- bad input from the command line never starts a run --------------------------------
+
+BAD_INPUT = [
+    # (override, the key or group stderr must name, the bad value it must show)
+    ("optimizer.lr=0", "optimizer.lr", "0"),
+    ("optimizer.lr=-1", "optimizer.lr", "-1"),
+    ("optimizer.lr=nan", "optimizer.lr", "nan"),
+    ("optimizer.lr=inf", "optimizer.lr", "inf"),
+    ("trainer.epochs=0", "trainer.epochs", "0"),
+    ("model.depth=-1", "model.depth", "-1"),
+    ("model.hidden=0", "model.hidden", "0"),
+    ("data.n_samples=1", "data.n_samples", "1"),
+    ("model=nope", "model", "nope"),
+    ("trainer.epochs=abc", "trainer.epochs", "abc"),
+    pytest.param(
+        "trainer.device=cuda",
+        "trainer.device",
+        "cuda",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here"),
+    ),
+]
+
+
+def names_key_and_value(text: str, key: str, value: str) -> bool:
+    """Some line names ``key`` and then shows ``value`` as a token of its own."""
+    pattern = re.compile(rf"{re.escape(key)}\W.*?(?<![\w.-]){re.escape(value)}(?!\w)")
+    return any(pattern.search(line) for line in text.splitlines())
+
+
+@pytest.mark.parametrize(("override", "key", "value"), BAD_INPUT)
+def test_bad_input_exits_cleanly_without_a_run(
+    run_learnai, tmp_path: Path, override: str, key: str, value: str
+) -> None:
+    proc = run_learnai(tmp_path, override, check=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert names_key_and_value(proc.stderr, key, value), (
+        f"stderr does not name {key} = {value}:\n{proc.stderr}"
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "mlruns").exists(), "a bad config created an MLflow store"
+
+
+# On a machine with CUDA, trainer.device=cuda:N gets past the CPU-only check above. The
+# subprocess pretends to have one GPU so the check runs the same way on any machine.
+PRETEND_ONE_GPU = """
+import sys, torch
+torch.cuda.is_available = lambda: True
+torch.cuda.device_count = lambda: 1
+sys.argv = ["learnai", *sys.argv[1:]]
+from learnai.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "cuda:abc", "cuda:-1", "cuda:"])
+def test_bad_cuda_index_exits_cleanly_on_a_gpu_machine(tmp_path: Path, device: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", PRETEND_ONE_GPU, f"trainer.device={device}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
+    )
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert names_key_and_value(proc.stderr, "trainer.device", device), proc.stderr
+    assert not (tmp_path / "mlruns").exists()
