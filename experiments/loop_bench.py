@@ -59,16 +59,25 @@ def measure(device: torch.device, points: int, epochs: int, repeats: int) -> dic
     bare_loop(x, y, 5)
     learnai_loop(data, 5)  # warm-up: allocator, kernels
     for _ in range(repeats):
-        for name, fn in (("bare", lambda: bare_loop(x, y, epochs)),
-                         ("learnai", lambda: learnai_loop(data, epochs))):
+        for name, fn in (
+            ("bare", lambda: bare_loop(x, y, epochs)),
+            ("learnai", lambda: learnai_loop(data, epochs)),
+        ):
             _sync(device)
             start = time.perf_counter()
             fn()
             _sync(device)
             timings[name].append(time.perf_counter() - start)
     bare, ours = statistics.median(timings["bare"]), statistics.median(timings["learnai"])
-    return {"device": device.type, "points": points, "epochs": epochs,
-            "bare_s": bare, "learnai_s": ours, "ratio": ours / bare, "runs": timings}
+    return {
+        "device": device.type,
+        "points": points,
+        "epochs": epochs,
+        "bare_s": bare,
+        "learnai_s": ours,
+        "ratio": ours / bare,
+        "runs": timings,
+    }
 
 
 def main() -> None:
@@ -79,9 +88,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     r = measure(torch.device(args.device), args.points, args.epochs, args.repeats)
-    print(f"loop on {r['device']}, {r['points']} points, {r['epochs']} epochs, median of "
-          f"{args.repeats}: bare {r['bare_s']:.3f}s, learnai {r['learnai_s']:.3f}s, "
-          f"ratio {r['ratio']:.2f}x")
+    print(
+        f"loop on {r['device']}, {r['points']} points, {r['epochs']} epochs, median of "
+        f"{args.repeats}: bare {r['bare_s']:.3f}s, learnai {r['learnai_s']:.3f}s, "
+        f"ratio {r['ratio']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

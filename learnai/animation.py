@@ -45,16 +45,18 @@ def _background(panels: Sequence[Panel], width: int, height: int, cols: int):
 
     rows = math.ceil(len(panels) / cols)
     dpi = 100
-    fig, axes = plt.subplots(rows, cols, figsize=(width / dpi, height / dpi), dpi=dpi,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width / dpi, height / dpi), dpi=dpi, squeeze=False
+    )
     mappings = []
     rng = np.random.default_rng(0)
     for ax, panel in zip(axes.flat, panels, strict=False):
         idx = np.arange(len(panel.x))
         if len(idx) > MAX_SCATTER:
             idx = rng.choice(idx, MAX_SCATTER, replace=False)
-        ax.scatter(panel.x[idx], panel.y[idx], s=4, alpha=0.35, color="#1f77b4",
-                   linewidths=0, label="data")
+        ax.scatter(
+            panel.x[idx], panel.y[idx], s=4, alpha=0.35, color="#1f77b4", linewidths=0, label="data"
+        )
         ax.plot(panel.grid, panel.truth, color="#2ca02c", lw=1.5, label="true function")
         ax.plot([], [], color=np.array(LINE_RGB) / 255, lw=2, label="prediction")
         lo = min(panel.y.min(), panel.truth.min())
@@ -65,12 +67,13 @@ def _background(panels: Sequence[Panel], width: int, height: int, cols: int):
         ax.set_title(" ")  # room for the per-frame title drawn later
         ax.legend(loc="lower right", fontsize=7, markerscale=2)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.canvas.draw()
-    image = Image.frombuffer("RGBA", fig.canvas.get_width_height(),
-                             fig.canvas.buffer_rgba()).convert("RGB")
+    image = Image.frombuffer(
+        "RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()
+    ).convert("RGB")
     for ax in list(axes.flat)[: len(panels)]:
         box = ax.get_window_extent()
         mappings.append((ax.transData.frozen(), box))
@@ -87,8 +90,9 @@ def _to_palette(image: Image.Image) -> Image.Image:
     return quantized
 
 
-def render(panels: Sequence[Panel], width: int = 640, height: int = 400,
-           cols: int | None = None) -> list[Image.Image]:
+def render(
+    panels: Sequence[Panel], width: int = 640, height: int = 400, cols: int | None = None
+) -> list[Image.Image]:
     """All frames as palette images; panels with fewer frames hold their last one."""
     cols = cols or min(len(panels), 4)
     background, mappings = _background(panels, width, height, cols)
@@ -126,5 +130,10 @@ def render(panels: Sequence[Panel], width: int = 640, height: int = 400,
 
 
 def save_gif(frames: Sequence[Image.Image], path: Path, fps: int = 20) -> None:
-    frames[0].save(path, save_all=True, append_images=list(frames[1:]),
-                   duration=max(1, round(1000 / fps)), loop=0)
+    frames[0].save(
+        path,
+        save_all=True,
+        append_images=list(frames[1:]),
+        duration=max(1, round(1000 / fps)),
+        loop=0,
+    )

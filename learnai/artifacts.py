@@ -21,10 +21,17 @@ PREDICTIONS = "predictions.npz"  # frames for sweep-level animations
 def panel_from_npz(path: Path, label: str = "") -> Panel:
     """Rebuild a run's animation panel from its ``predictions.npz`` artifact."""
     z = np.load(path)
-    return Panel(x=z["x"].astype(np.float32), y=z["y"].astype(np.float32), grid=z["grid"],
-                 truth=z["truth"], frames=z["frames"].astype(np.float32),
-                 frame_epochs=z["frame_epochs"].tolist(),
-                 frame_losses=z["frame_losses"].tolist(), epochs=int(z["epochs"]), label=label)
+    return Panel(
+        x=z["x"].astype(np.float32),
+        y=z["y"].astype(np.float32),
+        grid=z["grid"],
+        truth=z["truth"],
+        frames=z["frames"].astype(np.float32),
+        frame_epochs=z["frame_epochs"].tolist(),
+        frame_losses=z["frame_losses"].tolist(),
+        epochs=int(z["epochs"]),
+        label=label,
+    )
 
 
 def write_run_artifacts(
@@ -39,8 +46,9 @@ def write_run_artifacts(
     label: str = "",
 ) -> None:
     (out / CONFIG).write_text(config_yaml)
-    loss_curve(history.train_loss, history.val_loss, out / LOSS_CURVE,
-               f"{data.name}: loss per epoch")
+    loss_curve(
+        history.train_loss, history.val_loss, out / LOSS_CURVE, f"{data.name}: loss per epoch"
+    )
 
     x = data.x_train[:, 0].cpu().numpy()
     y = data.y_train[:, 0].cpu().numpy()
@@ -49,18 +57,41 @@ def write_run_artifacts(
         x, y = x[pick], y[pick]
     truth = data.true_fn(data.grid)
     last = len(history.train_loss) - 1
-    fit = Panel(x, y, data.grid, truth, final_prediction[None, :], [last],
-                [history.val_loss[-1]], epochs, label=label or "final fit")
+    fit = Panel(
+        x,
+        y,
+        data.grid,
+        truth,
+        final_prediction[None, :],
+        [last],
+        [history.val_loss[-1]],
+        epochs,
+        label=label or "final fit",
+    )
     render([fit], *size)[0].convert("RGB").save(out / FIT)
 
     if len(history.frame_epochs):
         losses = [history.train_loss[e] for e in history.frame_epochs]
-        panel = Panel(x, y, data.grid, truth, history.frames, history.frame_epochs, losses,
-                      epochs, label=label)
+        panel = Panel(
+            x,
+            y,
+            data.grid,
+            truth,
+            history.frames,
+            history.frame_epochs,
+            losses,
+            epochs,
+            label=label,
+        )
         save_gif(render([panel], *size), out / ANIMATION, fps)
         np.savez_compressed(
-            out / PREDICTIONS, x=x.astype(np.float16), y=y.astype(np.float16),
-            grid=data.grid, truth=truth, frames=history.frames.astype(np.float16),
-            frame_epochs=np.asarray(history.frame_epochs), frame_losses=np.asarray(losses),
+            out / PREDICTIONS,
+            x=x.astype(np.float16),
+            y=y.astype(np.float16),
+            grid=data.grid,
+            truth=truth,
+            frames=history.frames.astype(np.float16),
+            frame_epochs=np.asarray(history.frame_epochs),
+            frame_losses=np.asarray(losses),
             epochs=np.asarray(epochs),
         )

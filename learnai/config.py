@@ -158,9 +158,7 @@ def validate(cfg: Any) -> None:
     """Reject values no run should start with. ``cfg`` is the composed DictConfig."""
     data, model, opt, trainer = cfg.data, cfg.model, cfg.optimizer, cfg.trainer
     _check(data.n_samples >= 2, "data.n_samples", data.n_samples, "must be >= 2")
-    _check(
-        math.isfinite(data.noise) and data.noise >= 0, "data.noise", data.noise, "must be >= 0"
-    )
+    _check(math.isfinite(data.noise) and data.noise >= 0, "data.noise", data.noise, "must be >= 0")
     vf = data.val_fraction
     _check(0 < vf < 1, "data.val_fraction", vf, "must be in (0, 1)")
     n_val = int(round(data.n_samples * vf))
@@ -185,9 +183,7 @@ def validate(cfg: Any) -> None:
         trainer.diverge_factor,
         "must be a finite number > 0",
     )
-    _check(
-        trainer.num_threads >= 0, "trainer.num_threads", trainer.num_threads, "must be >= 0"
-    )
+    _check(trainer.num_threads >= 0, "trainer.num_threads", trainer.num_threads, "must be >= 0")
     anim = trainer.animation
     _check(anim.frames >= 1, "trainer.animation.frames", anim.frames, "must be >= 1")
     _check(anim.fps >= 1, "trainer.animation.fps", anim.fps, "must be >= 1")
@@ -205,12 +201,19 @@ def validate(cfg: Any) -> None:
         cfg.tracking.flush_every_s,
         "must be a finite number > 0",
     )
-    _check(bool(cfg.tracking.experiment), "tracking.experiment", cfg.tracking.experiment,
-           "must not be empty")
+    _check(
+        bool(cfg.tracking.experiment),
+        "tracking.experiment",
+        cfg.tracking.experiment,
+        "must not be empty",
+    )
     uri = cfg.tracking.uri
     _check(
-        "://" in uri or uri.startswith("sqlite:"), "tracking.uri", uri,
+        "://" in uri or uri.startswith("sqlite:"),
+        "tracking.uri",
+        uri,
         "must be a URI such as sqlite:///mlruns/mlflow.db or http://host:5000",
     )
-    _check(cfg.trial.report_every >= 1, "trial.report_every", cfg.trial.report_every,
-           "must be >= 1")
+    _check(
+        cfg.trial.report_every >= 1, "trial.report_every", cfg.trial.report_every, "must be >= 1"
+    )

@@ -36,8 +36,11 @@ def job_context() -> JobContext:
     hc = HydraConfig.get()
     ctx = JobContext(
         base_dir=Path(hc.runtime.cwd),
-        choices={k: str(v) for k, v in hc.runtime.choices.items()
-                 if not k.startswith("hydra/") and v is not None},
+        choices={
+            k: str(v)
+            for k, v in hc.runtime.choices.items()
+            if not k.startswith("hydra/") and v is not None
+        },
         overrides=list(hc.overrides.task),
     )
     if hc.mode == RunMode.MULTIRUN:

@@ -34,10 +34,11 @@ class Dataset:
 
     def to(self, device: torch.device) -> Dataset:
         """Move every tensor to ``device`` once, so training never copies per epoch."""
-        move = {k: getattr(self, k).to(device) for k in
-                ("x_train", "y_train", "x_val", "y_val", "grid_features")}
-        return Dataset(self.name, self.feature_names, grid=self.grid,
-                       true_fn=self.true_fn, **move)
+        move = {
+            k: getattr(self, k).to(device)
+            for k in ("x_train", "y_train", "x_val", "y_val", "grid_features")
+        }
+        return Dataset(self.name, self.feature_names, grid=self.grid, true_fn=self.true_fn, **move)
 
 
 def _build(
@@ -85,8 +86,9 @@ def _wave(x: np.ndarray) -> np.ndarray:
     return 2.0 * np.sin(1.5 * x) + 0.5 * x
 
 
-def linear(n_samples: int = 10_000, noise: float = 0.2, seed: int = 0,
-           val_fraction: float = 0.2) -> Dataset:
+def linear(
+    n_samples: int = 10_000, noise: float = 0.2, seed: int = 0, val_fraction: float = 0.2
+) -> Dataset:
     """Part 1: ``y = 2x + 1 + noise``, the noise's spread growing with ``x`` (x in [0, 1])."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 1.0, n_samples)
@@ -94,18 +96,28 @@ def linear(n_samples: int = 10_000, noise: float = 0.2, seed: int = 0,
     return _build("linear", x, eps, _line, lambda v: v[:, None], ["x"], val_fraction, rng)
 
 
-def polynomial(n_samples: int = 1_000, noise: float = 0.5, seed: int = 0,
-               val_fraction: float = 0.2) -> Dataset:
+def polynomial(
+    n_samples: int = 1_000, noise: float = 0.5, seed: int = 0, val_fraction: float = 0.2
+) -> Dataset:
     """Part 2: ``y = 3x^2 + 2x + 1 + noise``, with features ``x`` and ``x^2`` (x in [-2, 2])."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-2.0, 2.0, n_samples)
     eps = rng.normal(0.0, noise, n_samples)
-    return _build("polynomial", x, eps, _parabola, lambda v: np.stack([v, v**2], axis=1),
-                  ["x", "x^2"], val_fraction, rng)
+    return _build(
+        "polynomial",
+        x,
+        eps,
+        _parabola,
+        lambda v: np.stack([v, v**2], axis=1),
+        ["x", "x^2"],
+        val_fraction,
+        rng,
+    )
 
 
-def nonlinear(n_samples: int = 1_000, noise: float = 0.2, seed: int = 0,
-              val_fraction: float = 0.2) -> Dataset:
+def nonlinear(
+    n_samples: int = 1_000, noise: float = 0.2, seed: int = 0, val_fraction: float = 0.2
+) -> Dataset:
     """Part 3: a scaled sine plus a slope, ``y = 2 sin(1.5x) + 0.5x + noise`` (x in [-3, 3])."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-3.0, 3.0, n_samples)

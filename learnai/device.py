@@ -25,8 +25,10 @@ def resolve_device(name: str) -> torch.device:
             )
         index = int(name.split(":")[1]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"invalid value for trainer.device: {name!r} "
-                              f"(only {torch.cuda.device_count()} CUDA devices)")
+            raise ConfigError(
+                f"invalid value for trainer.device: {name!r} "
+                f"(only {torch.cuda.device_count()} CUDA devices)"
+            )
     if name == "mps" and not mps_ok:
         raise ConfigError("invalid value for trainer.device: 'mps' (MPS is not available here)")
     return torch.device(name)

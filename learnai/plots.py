@@ -44,8 +44,9 @@ def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: 
     plt.close(fig)
 
 
-def compare_losses(curves: Sequence[tuple[str, Sequence[float], str]], path: Path,
-                   title: str) -> None:
+def compare_losses(
+    curves: Sequence[tuple[str, Sequence[float], str]], path: Path, title: str
+) -> None:
     """All runs' validation losses on one log axis, coloured by outcome."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=100)
@@ -54,11 +55,15 @@ def compare_losses(curves: Sequence[tuple[str, Sequence[float], str]], path: Pat
         color = OUTCOME_COLORS.get(outcome, "#1f77b4")
         legend = outcome if outcome not in seen else None
         seen.add(outcome)
-        ax.plot(range(1, len(values) + 1), _finite_positive(values), color=color, alpha=0.8,
-                label=legend)
+        ax.plot(
+            range(1, len(values) + 1),
+            _finite_positive(values),
+            color=color,
+            alpha=0.8,
+            label=legend,
+        )
         if values:
-            ax.annotate(label, (len(values), _finite_positive(values)[-1]), fontsize=6,
-                        color=color)
+            ax.annotate(label, (len(values), _finite_positive(values)[-1]), fontsize=6, color=color)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("val_loss (MSE)")

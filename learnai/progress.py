@@ -24,8 +24,10 @@ class Progress:
         if not self.enabled or not state.train_loss:
             return
         done = len(state.train_loss)
-        text = (f"epoch {done}/{self.epochs}  train_loss {state.train_loss[-1]:.4g}  "
-                f"val_loss {state.val_loss[-1]:.4g}")
+        text = (
+            f"epoch {done}/{self.epochs}  train_loss {state.train_loss[-1]:.4g}  "
+            f"val_loss {state.val_loss[-1]:.4g}"
+        )
         if self.tty:
             width = 30
             bar = "#" * (width * done // self.epochs)

@@ -89,8 +89,7 @@ def run(cfg: DictConfig) -> Result:
     if link is not None:
         link.attach(recorder.run_id)
     try:
-        result = _train_and_record(cfg, recorder, model, optimizer, data.to(device),
-                                   device, link)
+        result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, link)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
         recorder.end(status)
@@ -109,8 +108,9 @@ def _trial_link(cfg: DictConfig) -> Any:
         return None
     from learnai.sweeper.trial_link import TrialLink
 
-    return TrialLink.connect(cfg.trial.study, cfg.trial.storage, cfg.trial.number,
-                             cfg.trial.report_every)
+    return TrialLink.connect(
+        cfg.trial.study, cfg.trial.storage, cfg.trial.number, cfg.trial.report_every
+    )
 
 
 def _start_tags(ctx: JobContext, cfg: DictConfig) -> dict[str, str]:
@@ -162,10 +162,12 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, link) -> Re
     finals = {"final_train_loss": last_train, "final_val_loss": last_val, "val_r2": val_r2}
     if hasattr(model, "coefficients"):
         finals.update(model.coefficients())
-    recorder.add_metrics({k: v for k, v in finals.items() if math.isfinite(v)},
-                         step=len(history.train_loss) - 1)
-    recorder.set_tags({"outcome": outcome, "device": str(device.type),
-                       "epochs_run": len(history.train_loss)})
+    recorder.add_metrics(
+        {k: v for k, v in finals.items() if math.isfinite(v)}, step=len(history.train_loss) - 1
+    )
+    recorder.set_tags(
+        {"outcome": outcome, "device": str(device.type), "epochs_run": len(history.train_loss)}
+    )
     if link is not None and outcome == "diverged":
         link.report_last_finite(history.val_loss)
 
@@ -173,14 +175,20 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, link) -> Re
         final_prediction = model(data.grid_features).squeeze(1).float().cpu().numpy()
     label = ""
     if hasattr(model, "coefficients"):
-        terms = [f"{finals[f'weight.{i}']:.3f}*{name}" for i, name in
-                 enumerate(data.feature_names)]
+        terms = [f"{finals[f'weight.{i}']:.3f}*{name}" for i, name in enumerate(data.feature_names)]
         label = "y = " + " + ".join([*terms, f"{finals['bias']:.3f}"])
     with tempfile.TemporaryDirectory(prefix="learnai-") as tmp:
         yaml_text = tracking.mask_secrets(OmegaConf.to_yaml(cfg, resolve=True))
         artifacts.write_run_artifacts(
-            Path(tmp), yaml_text, history, data, final_prediction, cfg.trainer.epochs,
-            anim.fps, (anim.width, anim.height), label,
+            Path(tmp),
+            yaml_text,
+            history,
+            data,
+            final_prediction,
+            cfg.trainer.epochs,
+            anim.fps,
+            (anim.width, anim.height),
+            label,
         )
         recorder.log_artifacts(Path(tmp))
 
@@ -193,8 +201,12 @@ def _summary(result: Result, uri: str, device: Any, show_ui: bool) -> None:
 
     log.info(
         "run %s: %s on %s | train_loss %.4g | val_loss %.4g | val_r2 %.4f",
-        result.run_id, result.outcome, device.type, result.final_train_loss,
-        result.final_val_loss, result.val_r2,
+        result.run_id,
+        result.outcome,
+        device.type,
+        result.final_train_loss,
+        result.final_val_loss,
+        result.val_r2,
     )
     if show_ui:  # a sweep prints this once, at its end
         log.info("open the MLflow UI: %s", ui_command(uri))

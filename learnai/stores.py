@@ -34,8 +34,6 @@ def open_optuna_storage(url: str | None) -> RDBStorage | None:
     else:
         db.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(db) + ".lock"):
-            storage = RDBStorage(
-                url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-            )
+            storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
     _storages[url] = storage
     return storage

@@ -58,12 +58,17 @@ class SweepSummary:
 
     def print(self, uri: str) -> None:
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
-        log.info("sweep %s: %d runs (%s)", self.parent_run_id, len(self.children),
-                 counts or "none")
+        log.info("sweep %s: %d runs (%s)", self.parent_run_id, len(self.children), counts or "none")
         best = self.best
         if best is not None:
-            log.info("best run %s: %s | val_loss %.4g | val_r2 %.4f | %s", best.run_id,
-                     best.outcome, best.final_val_loss, best.val_r2, best.overrides)
+            log.info(
+                "best run %s: %s | val_loss %.4g | val_r2 %.4f | %s",
+                best.run_id,
+                best.outcome,
+                best.final_val_loss,
+                best.val_r2,
+                best.overrides,
+            )
         log.info("open the MLflow UI: %s", tracking.ui_command(uri))
 
 
@@ -77,18 +82,20 @@ def collect(uri: str, parent_run_id: str) -> list[Child]:
         tags = run.data.tags
         status = run.info.status
         outcome = tags.get("outcome") or ("failed" if status == "FAILED" else "unknown")
-        children.append(Child(
-            run_id=run.info.run_id,
-            run_name=run.info.run_name or "",
-            status=status,
-            outcome=outcome,
-            overrides=tags.get("overrides", ""),
-            final_train_loss=_metric(run, "final_train_loss"),
-            final_val_loss=_metric(run, "final_val_loss"),
-            val_r2=_metric(run, "val_r2"),
-            trial=tags.get("optuna.trial", ""),
-            params=dict(run.data.params),
-        ))
+        children.append(
+            Child(
+                run_id=run.info.run_id,
+                run_name=run.info.run_name or "",
+                status=status,
+                outcome=outcome,
+                overrides=tags.get("overrides", ""),
+                final_train_loss=_metric(run, "final_train_loss"),
+                final_val_loss=_metric(run, "final_val_loss"),
+                val_r2=_metric(run, "val_r2"),
+                trial=tags.get("optuna.trial", ""),
+                params=dict(run.data.params),
+            )
+        )
     return children
 
 
@@ -100,8 +107,17 @@ def _swept_keys(children: list[Child]) -> list[str]:
 
 def write_table(children: list[Child], out: Path) -> None:
     swept = _swept_keys(children)
-    base = ["run_id", "run_name", "trial", "status", "outcome", "final_train_loss",
-            "final_val_loss", "val_r2", "overrides"]
+    base = [
+        "run_id",
+        "run_name",
+        "trial",
+        "status",
+        "outcome",
+        "final_train_loss",
+        "final_val_loss",
+        "val_r2",
+        "overrides",
+    ]
     rows = []
     for c in children:
         row = {k: getattr(c, k) for k in base}
@@ -118,8 +134,10 @@ def _labels(children: list[Child]) -> dict[str, str]:
     """Each run's overrides less those every run shares: what tells them apart."""
     split = {c.run_id: c.overrides.split() for c in children}
     common = set.intersection(*(set(v) for v in split.values())) if split else set()
-    return {c.run_id: " ".join(o for o in split[c.run_id] if o not in common) or c.run_name
-            for c in children}
+    return {
+        c.run_id: " ".join(o for o in split[c.run_id] if o not in common) or c.run_name
+        for c in children
+    }
 
 
 def _panel_children(children: list[Child]) -> list[Child]:
@@ -158,8 +176,7 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
     children = collect(uri, recorder.run_id)
     summary = SweepSummary(children, recorder.run_id)
     counts = summary.counts()
-    recorder.set_tags({"sweep.runs": len(children),
-                       **{f"sweep.{k}": n for k, n in counts.items()}})
+    recorder.set_tags({"sweep.runs": len(children), **{f"sweep.{k}": n for k, n in counts.items()}})
     best = summary.best
     if best is not None:
         recorder.set_tags({"sweep.best_run_id": best.run_id})
@@ -170,8 +187,10 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
         out = Path(tmp)
         write_table(children, out)
         labels = _labels(children)
-        curves = [(labels[c.run_id], tracking.metric_history(uri, c.run_id, "val_loss"), c.outcome)
-                  for c in children]
+        curves = [
+            (labels[c.run_id], tracking.metric_history(uri, c.run_id, "val_loss"), c.outcome)
+            for c in children
+        ]
         compare_losses(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
         side_by_side(uri, children, out)
         recorder.log_artifacts(out)

@@ -86,8 +86,12 @@ class SweepTracking(Callback):
             self.uri,
             config.tracking.experiment,
             run_name=config.tracking.run_name or f"sweep {overrides}".strip(),
-            tags={"learnai.sweep": "true", "sweep.overrides": overrides,
-                  "sweep.sweeper": str(sweeper), "sweep.dir": str(self.sweep_dir)},
+            tags={
+                "learnai.sweep": "true",
+                "sweep.overrides": overrides,
+                "sweep.sweeper": str(sweeper),
+                "sweep.dir": str(self.sweep_dir),
+            },
             artifact_location=config.tracking.artifact_location,
         )
         parent_file(self.sweep_dir).write_text(

@@ -40,7 +40,7 @@ def resolve_uri(uri: str, base: Path) -> str:
     happens to run in.
     """
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        path = uri[len("sqlite:///"):]
+        path = uri[len("sqlite:///") :]
         if path and path != ":memory:":
             return "sqlite:///" + str((base / path).resolve())
     return uri
@@ -49,7 +49,7 @@ def resolve_uri(uri: str, base: Path) -> str:
 def sqlite_path(uri: str) -> Path | None:
     """The database file behind a ``sqlite:///`` URI, or None for other stores."""
     if uri.startswith("sqlite:///") and ":memory:" not in uri:
-        return Path(uri[len("sqlite:///"):].split("?")[0])
+        return Path(uri[len("sqlite:///") :].split("?")[0])
     return None
 
 
@@ -80,9 +80,7 @@ def open_store(uri: str) -> MlflowClient:
     return client
 
 
-def ensure_experiment(
-    client: MlflowClient, name: str, artifact_location: str | None = None
-) -> str:
+def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
     """The id of experiment ``name``, created (race-free) if it does not exist yet."""
     found = client.get_experiment_by_name(name)
     if found is not None:
@@ -177,9 +175,7 @@ class RunRecorder:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._pending += [
-            Metric(name, float(v), now, start_step + i) for i, v in enumerate(values)
-        ]
+        self._pending += [Metric(name, float(v), now, start_step + i) for i, v in enumerate(values)]
 
     def flush(self, force: bool = True) -> None:
         """Write queued metrics; without ``force``, only if ``flush_every_s`` has passed."""

@@ -13,15 +13,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
-from torch import nn  # noqa: E402
+import matplotlib.pyplot as plt
+import mlflow
+import torch
+from matplotlib.animation import FuncAnimation, PillowWriter
+from torch import nn
 
-from experiments.baselines.bare import TRIALS  # noqa: E402
-from learnai.data import nonlinear  # noqa: E402
-from learnai.models import GeneralFit  # noqa: E402
+from experiments.baselines.bare import TRIALS
+from learnai.data import nonlinear
+from learnai.models import GeneralFit
 
 FRAMES = 100
 

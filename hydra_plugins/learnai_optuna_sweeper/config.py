@@ -1,13 +1,13 @@
 """Sweeper config, registered under ``hydra/sweeper``: keys follow hydra-optuna-sweeper.
 
 Samplers and pruners are config groups of their own, so ``hydra/sweeper/sampler=random``
-and ``hydra/sweeper/pruner=hyperband`` work as they do with the published plugin. (No ``from __future__ import annotations``:
-Hydra's plugin scan executes this module outside ``sys.modules``, where dataclasses
-cannot resolve string annotations.)
+and ``hydra/sweeper/pruner=hyperband`` work as they do with the published plugin.
+No ``from __future__ import annotations`` here: Hydra's plugin scan executes this module
+outside ``sys.modules``, where dataclasses cannot resolve string annotations.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -16,7 +16,7 @@ from omegaconf import MISSING
 @dataclass
 class TPESamplerConfig:
     _target_: str = "optuna.samplers.TPESampler"
-    seed: Optional[int] = None
+    seed: int | None = None
     n_startup_trials: int = 10
     n_ei_candidates: int = 24
     multivariate: bool = False
@@ -26,7 +26,7 @@ class TPESamplerConfig:
 @dataclass
 class RandomSamplerConfig:
     _target_: str = "optuna.samplers.RandomSampler"
-    seed: Optional[int] = None
+    seed: int | None = None
 
 
 @dataclass
@@ -35,21 +35,21 @@ class GridSamplerConfig:
 
     _target_: str = "optuna.samplers.GridSampler"
     _partial_: bool = True
-    seed: Optional[int] = None
+    seed: int | None = None
 
 
 @dataclass
 class CmaEsSamplerConfig:
     _target_: str = "optuna.samplers.CmaEsSampler"
-    seed: Optional[int] = None
+    seed: int | None = None
     n_startup_trials: int = 1
-    sigma0: Optional[float] = None
+    sigma0: float | None = None
 
 
 @dataclass
 class QMCSamplerConfig:
     _target_: str = "optuna.samplers.QMCSampler"
-    seed: Optional[int] = None
+    seed: int | None = None
     qmc_type: str = "sobol"
     scramble: bool = True
 
@@ -85,14 +85,14 @@ class OptunaSweeperConf:
     pruner: Any = MISSING
     direction: str = "minimize"
     # Persistent by default: the same command again continues the study.
-    storage: Optional[str] = "sqlite:///mlruns/optuna.db"
-    study_name: Optional[str] = None  # None: the MLflow experiment's name
+    storage: str | None = "sqlite:///mlruns/optuna.db"
+    study_name: str | None = None  # None: the MLflow experiment's name
     n_trials: int = 20
     n_jobs: int = 1  # trials launched together (in parallel with a parallel launcher)
     # Stop the sweep when more than this fraction of a batch fails (1.0: never stop).
     max_failure_rate: float = 1.0
-    params: Optional[dict[str, str]] = None
-    custom_search_space: Optional[str] = None  # "module.fn(cfg, trial)" adding params
+    params: dict[str, str] | None = None
+    custom_search_space: str | None = None  # "module.fn(cfg, trial)" adding params
 
 
 def register() -> None:

@@ -61,8 +61,9 @@ class OptunaSweeperImpl:
         self.custom_search_space = custom_search_space
         self.job_idx = 0
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         self.config = config
         self.hydra_context = hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
@@ -114,22 +115,27 @@ class OptunaSweeperImpl:
             sampler = sampler(grid)
             size = math.prod(len(v) for v in grid.values())
             if size < self.n_trials:
-                log.info("grid sampler: %d points, so n_trials %d -> %d",
-                         size, self.n_trials, size)
+                log.info("grid sampler: %d points, so n_trials %d -> %d", size, self.n_trials, size)
                 self.n_trials = size
         pruner = self.pruner
         name = self.study_name or self.config.tracking.experiment
         storage = open_optuna_storage(self._storage_url())
-        study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                    pruner=pruner, direction=self.direction,
-                                    load_if_exists=True)
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            direction=self.direction,
+            load_if_exists=True,
+        )
         study.set_user_attr(PRUNER_ATTR, pruner_config(self.config.hydra.sweeper.pruner))
         if storage is None:
             LIVE_STUDIES[name] = study
         return study
 
-    def _trial_overrides(self, trial: optuna.Trial, space: dict[str, Any],
-                         fixed: dict[str, str]) -> list[str]:
+    def _trial_overrides(
+        self, trial: optuna.Trial, space: dict[str, Any], fixed: dict[str, str]
+    ) -> list[str]:
         for key, dist in space.items():
             trial._suggest(key, dist)
         if self.custom_search_space:
@@ -157,9 +163,14 @@ class OptunaSweeperImpl:
             sweep_dir = Path(self.config.hydra.runtime.cwd) / sweep_dir
         parent = sweep_tracking.current_parent(sweep_dir)
         first = len(study.trials)
-        log.info("study %r: %d trials so far, running %d more (%s, %s)", study.study_name,
-                 first, self.n_trials, type(study.sampler).__name__,
-                 type(study.pruner).__name__)
+        log.info(
+            "study %r: %d trials so far, running %d more (%s, %s)",
+            study.study_name,
+            first,
+            self.n_trials,
+            type(study.sampler).__name__,
+            type(study.pruner).__name__,
+        )
 
         results: list[Any] = []
         failures = 0
@@ -170,14 +181,20 @@ class OptunaSweeperImpl:
             overrides = [self._trial_overrides(t, space, fixed) for t in trials]
             returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
             self.job_idx += len(returns)
-            batch_failures = sum(self._tell(study, t, r) for t, r in zip(trials, returns,
-                                                                         strict=True))
+            batch_failures = sum(
+                self._tell(study, t, r) for t, r in zip(trials, returns, strict=True)
+            )
             failures += batch_failures
             results.extend(returns)
             remaining -= batch
             if batch_failures / batch > self.max_failure_rate:
-                log.error("%d of %d trials failed in the last batch (max_failure_rate=%s): "
-                          "stopping the sweep", batch_failures, batch, self.max_failure_rate)
+                log.error(
+                    "%d of %d trials failed in the last batch (max_failure_rate=%s): "
+                    "stopping the sweep",
+                    batch_failures,
+                    batch,
+                    self.max_failure_rate,
+                )
                 break
 
         from learnai.sweeper.study_report import report_study
@@ -193,8 +210,9 @@ class OptunaSweeperImpl:
             try:
                 value = float(ret.return_value)
             except (TypeError, ValueError):
-                log.warning("trial %d returned %r, not a number: FAIL", trial.number,
-                            ret.return_value)
+                log.warning(
+                    "trial %d returned %r, not a number: FAIL", trial.number, ret.return_value
+                )
                 trial.set_user_attr("error", f"returned {ret.return_value!r}"[:500])
                 study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
                 return True
@@ -220,13 +238,15 @@ def describe(study: optuna.Study) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for t in study.trials:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
-    out: dict[str, Any] = {"study": study.study_name, "trials": len(study.trials),
-                           "states": counts}
+    out: dict[str, Any] = {"study": study.study_name, "trials": len(study.trials), "states": counts}
     try:
         best = study.best_trial
     except ValueError:
         return out
-    out.update(best_value=best.value, best_params=best.params, best_trial=best.number,
-               best_run_id=best.user_attrs.get("mlflow_run_id"))
+    out.update(
+        best_value=best.value,
+        best_params=best.params,
+        best_trial=best.number,
+        best_run_id=best.user_attrs.get("mlflow_run_id"),
+    )
     return out
-

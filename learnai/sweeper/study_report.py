@@ -30,8 +30,7 @@ MARKERS = {"converged": "o", "stalled": "s", "diverged": "X", "pruned": "v", "fa
 def outcome(trial: FrozenTrial) -> str:
     if "outcome" in trial.user_attrs:
         return str(trial.user_attrs["outcome"])
-    return {TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}.get(trial.state,
-                                                                         "unknown")
+    return {TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}.get(trial.state, "unknown")
 
 
 def _numeric(trials: list[FrozenTrial]) -> list[tuple[str, bool]]:
@@ -64,8 +63,15 @@ def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
     fig, ax = plt.subplots(figsize=(7.2, 4.8), dpi=100)
     x_name, x_log = axes[0]
     y_name, y_log = axes[1] if len(axes) > 1 else ("final val_loss", True)
-    finite = [t.value for t in trials if t.value is not None and math.isfinite(t.value)
-              and t.value > 0]
+    # Diverged trials keep their last (huge) loss: leave them out of the colour scale.
+    finite = [
+        t.value
+        for t in trials
+        if t.value is not None
+        and math.isfinite(t.value)
+        and t.value > 0
+        and outcome(t) not in ("diverged", "failed")
+    ]
     norm = colors.LogNorm(min(finite), max(finite)) if len(finite) > 1 else None
     scatter = None
     for kind, marker in MARKERS.items():
@@ -73,16 +79,35 @@ def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
         if not group:
             continue
         xs = [t.params.get(x_name, math.nan) for t in group]
-        ys = [t.params.get(y_name, math.nan) if len(axes) > 1 else (t.value or math.nan)
-              for t in group]
+        ys = [
+            t.params.get(y_name, math.nan) if len(axes) > 1 else (t.value or math.nan)
+            for t in group
+        ]
         values = [t.value if t.value is not None and t.value > 0 else math.nan for t in group]
         if kind in ("diverged", "failed") or norm is None:
-            ax.scatter(xs, ys, marker=marker, s=90, c=OUTCOME_COLORS[kind], label=kind,
-                       edgecolors="black", linewidths=0.5)
+            ax.scatter(
+                xs,
+                ys,
+                marker=marker,
+                s=90,
+                c=OUTCOME_COLORS[kind],
+                label=kind,
+                edgecolors="black",
+                linewidths=0.5,
+            )
         else:
-            scatter = ax.scatter(xs, ys, marker=marker, s=90, c=values, cmap="viridis_r",
-                                 norm=norm, label=kind, edgecolors=OUTCOME_COLORS[kind],
-                                 linewidths=1.5)
+            scatter = ax.scatter(
+                xs,
+                ys,
+                marker=marker,
+                s=90,
+                c=values,
+                cmap="viridis_r",
+                norm=norm,
+                label=kind,
+                edgecolors=OUTCOME_COLORS[kind],
+                linewidths=1.5,
+            )
     if x_log:
         ax.set_xscale("log")
     if y_log:
@@ -108,8 +133,13 @@ def history_plot(study: optuna.Study, path: Path) -> None:
     for t in study.trials:
         kind = outcome(t)
         if t.value is not None and math.isfinite(t.value):
-            ax.scatter(t.number, t.value, s=20, color=OUTCOME_COLORS.get(kind, "#1f77b4"),
-                       marker=MARKERS.get(kind, "o"))
+            ax.scatter(
+                t.number,
+                t.value,
+                s=20,
+                color=OUTCOME_COLORS.get(kind, "#1f77b4"),
+                marker=MARKERS.get(kind, "o"),
+            )
             if t.state == TrialState.COMPLETE:
                 best = better(best, t.value)
         if math.isfinite(best):
@@ -154,13 +184,24 @@ def trials_table(study: optuna.Study, path: Path) -> None:
         w = csv.writer(f)
         w.writerow(["number", "state", "outcome", "value", "mlflow_run_id", *names])
         for t in study.trials:
-            w.writerow([t.number, t.state.name, outcome(t), t.value,
-                        t.user_attrs.get("mlflow_run_id", ""),
-                        *[t.params.get(n, "") for n in names]])
+            w.writerow(
+                [
+                    t.number,
+                    t.state.name,
+                    outcome(t),
+                    t.value,
+                    t.user_attrs.get("mlflow_run_id", ""),
+                    *[t.params.get(n, "") for n in names],
+                ]
+            )
 
 
-def report_study(study: optuna.Study, new_trials: list[FrozenTrial],
-                 parent: tuple[str, str] | None, storage_url: str | None) -> None:
+def report_study(
+    study: optuna.Study,
+    new_trials: list[FrozenTrial],
+    parent: tuple[str, str] | None,
+    storage_url: str | None,
+) -> None:
     """Log the study's picture on the sweep's parent run and print its summary."""
     from learnai.sweeper.optuna_impl import describe
 
@@ -168,30 +209,45 @@ def report_study(study: optuna.Study, new_trials: list[FrozenTrial],
     states = ", ".join(f"{n} {s}" for s, n in sorted(summary["states"].items()))
     log.info("study %r: %d trials (%s)", study.study_name, summary["trials"], states)
     if "best_value" in summary:
-        log.info("best trial %d: value %.6g, params %s, run %s", summary["best_trial"],
-                 summary["best_value"], summary["best_params"], summary.get("best_run_id"))
+        log.info(
+            "best trial %d: value %.6g, params %s, run %s",
+            summary["best_trial"],
+            summary["best_value"],
+            summary["best_params"],
+            summary.get("best_run_id"),
+        )
     if storage_url is not None:
         log.info("open the study: optuna-dashboard %s", tracking.mask_secrets(storage_url))
     if parent is None:
         return
     uri, run_id = parent
     recorder = tracking.RunRecorder(tracking.open_store(uri), run_id)
-    tags = {"optuna.study": study.study_name,
-            "optuna.storage": tracking.mask_secrets(storage_url or "in-memory"),
-            "optuna.trials": ",".join(str(t.number) for t in new_trials)}
+    tags = {
+        "optuna.study": study.study_name,
+        "optuna.storage": tracking.mask_secrets(storage_url or "in-memory"),
+        "optuna.trials": ",".join(str(t.number) for t in new_trials),
+    }
     if "best_value" in summary:
-        tags.update({"optuna.best_trial": summary["best_trial"],
-                     **{f"best.{k}": v for k, v in summary["best_params"].items()}})
+        tags.update(
+            {
+                "optuna.best_trial": summary["best_trial"],
+                **{f"best.{k}": v for k, v in summary["best_params"].items()},
+            }
+        )
         recorder.add_metrics({"best_value": summary["best_value"]})
         recorder.flush()
     recorder.set_tags(tags)
     with tempfile.TemporaryDirectory(prefix="learnai-study-") as tmp:
         out = Path(tmp)
         importances = importances_plot(study, out / IMPORTANCES)
-        (out / BEST).write_text(json.dumps({**summary, "importances": importances},
-                                           indent=1, default=str))
+        (out / BEST).write_text(
+            json.dumps({**summary, "importances": importances}, indent=1, default=str)
+        )
         history_plot(study, out / HISTORY)
-        stability_map(study.trials, out / STABILITY,
-                      f"study {study.study_name}: outcome by learning rate and depth")
+        stability_map(
+            study.trials,
+            out / STABILITY,
+            f"study {study.study_name}: outcome by learning rate and depth",
+        )
         trials_table(study, out / TRIALS)
         recorder.log_artifacts(out)

@@ -45,18 +45,21 @@ class TrialLink:
         self._last_reported: tuple[int, float] | None = None
 
     @classmethod
-    def connect(cls, study_name: str, storage: str | None, number: int,
-                report_every: int = 10) -> TrialLink | None:
+    def connect(
+        cls, study_name: str, storage: str | None, number: int, report_every: int = 10
+    ) -> TrialLink | None:
         import optuna
 
         study = _load_study(study_name, storage)
         if study is None:
-            log.warning("study %r is in another process's memory: trial %d will not be "
-                        "pruned or linked (give the sweeper a storage)", study_name, number)
+            log.warning(
+                "study %r is in another process's memory: trial %d will not be "
+                "pruned or linked (give the sweeper a storage)",
+                study_name,
+                number,
+            )
             return None
-        trial_id = study._storage.get_trial_id_from_study_id_trial_number(
-            study._study_id, number
-        )
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
         return cls(study, optuna.Trial(study, trial_id), report_every)
 
     def attach(self, run_id: str) -> None:
