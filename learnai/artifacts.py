@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from learnai.animation import MAX_SCATTER, Panel, render, save_gif
+from learnai.animation import MAX_SCATTER, Canvas, Panel, save_gif
 from learnai.data import Dataset
 from learnai.plots import loss_curve
 from learnai.train import History
@@ -56,34 +56,28 @@ def write_run_artifacts(
         pick = np.random.default_rng(0).choice(len(x), MAX_SCATTER, replace=False)
         x, y = x[pick], y[pick]
     truth = data.true_fn(data.grid)
-    last = len(history.train_loss) - 1
-    fit = Panel(
+    epochs_run = len(history.train_loss)
+    frames = history.frames if len(history.frame_epochs) else final_prediction[None, :]
+    panel = Panel(
         x,
         y,
         data.grid,
         truth,
-        final_prediction[None, :],
-        [last],
-        [history.val_loss[-1]],
+        frames,
+        history.frame_epochs,
+        [history.train_loss[e] for e in history.frame_epochs],
         epochs,
-        label=label or "final fit",
+        label=label,
     )
-    render([fit], *size)[0].convert("RGB").save(out / FIT)
+    canvas = Canvas([panel], *size)  # one background for the fit plot and the animation
+    fit_title = (
+        f"{label or 'final fit'}  epoch {epochs_run}/{epochs}  val_loss {history.val_loss[-1]:.4g}"
+    )
+    canvas.draw([final_prediction], [fit_title]).convert("RGB").save(out / FIT)
 
     if len(history.frame_epochs):
-        losses = [history.train_loss[e] for e in history.frame_epochs]
-        panel = Panel(
-            x,
-            y,
-            data.grid,
-            truth,
-            history.frames,
-            history.frame_epochs,
-            losses,
-            epochs,
-            label=label,
-        )
-        save_gif(render([panel], *size), out / ANIMATION, fps)
+        losses = panel.frame_losses
+        save_gif(canvas.frames(), out / ANIMATION, fps)
         np.savez_compressed(
             out / PREDICTIONS,
             x=x.astype(np.float16),

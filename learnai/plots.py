@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from learnai.animation import pyplot
+
 OUTCOME_COLORS = {
     "converged": "#2ca02c",
     "stalled": "#ff7f0e",
@@ -14,13 +16,12 @@ OUTCOME_COLORS = {
 }
 
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    return plt
+def _save(fig, path: Path) -> None:
+    """Fixed margins instead of tight_layout (~100 ms a figure), then write the PNG."""
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.91)
+    fig.savefig(path)
 
 
 def _finite_positive(values: Sequence[float]) -> list[float]:
@@ -29,7 +30,7 @@ def _finite_positive(values: Sequence[float]) -> list[float]:
 
 
 def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
     epochs = range(1, len(train) + 1)
     ax.plot(epochs, _finite_positive(train), label="train_loss")
@@ -39,8 +40,7 @@ def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: 
     ax.set_ylabel("MSE")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -48,7 +48,7 @@ def compare_losses(
     curves: Sequence[tuple[str, Sequence[float], str]], path: Path, title: str
 ) -> None:
     """All runs' validation losses on one log axis, coloured by outcome."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=100)
     seen: set[str] = set()
     for label, values, outcome in curves:
@@ -70,6 +70,5 @@ def compare_losses(
     ax.set_title(title)
     if seen:
         ax.legend(title="outcome")
-    fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)

@@ -55,7 +55,9 @@ def distribution(override: Override) -> BaseDistribution:
             if all(isinstance(v, int) for v in (value.start, value.stop, value.step)):
                 return IntDistribution(int(values[0]), int(values[-1]), step=int(value.step))
             step = float(value.step)
-            high = float(value.start) + step * (len(values) - 1)
+            # Round off float error (0 + 0.3 * 3 = 0.8999...): Optuna would round the
+            # top down to a multiple of the step and lose the last point.
+            high = round(float(value.start) + step * (len(values) - 1), 12)
             return FloatDistribution(float(value.start), high, step=step)
         if override.is_interval_sweep():
             log = "log" in value.tags

@@ -15,7 +15,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, TrialState
 
 from learnai import tracking
-from learnai.plots import OUTCOME_COLORS, _pyplot
+from learnai.plots import OUTCOME_COLORS, pyplot
 
 log = logging.getLogger("learnai")
 
@@ -57,7 +57,7 @@ def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
     axes = _numeric(trials)
     if not axes:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib import colors
 
     fig, ax = plt.subplots(figsize=(7.2, 4.8), dpi=100)
@@ -125,7 +125,7 @@ def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
 
 
 def history_plot(study: optuna.Study, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 4.2), dpi=100)
     best = math.inf if study.direction == optuna.study.StudyDirection.MINIMIZE else -math.inf
     better = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
@@ -164,7 +164,7 @@ def importances_plot(study: optuna.Study, path: Path) -> dict[str, float]:
     except (ValueError, RuntimeError) as err:  # too few complete trials, one value only
         log.info("no parameter importances: %s", err)
         return {}
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.5 * len(importances)), dpi=100)
     names = list(importances)[::-1]
     ax.barh(names, [importances[n] for n in names], color="#1f77b4")

@@ -1,0 +1,245 @@
+"""Speed and memory benchmark: learnai against baselines measured in the same run.
+
+    python -m experiments.bench            # or: make bench
+    python -m experiments.bench --repeats 5 --skip naive
+
+Every number is the median of ``--repeats`` runs. Whole-process timings start a fresh
+interpreter in a fresh directory (so a fresh MLflow store), as a user would. Results go
+to ``experiments/results/bench.json``; the table is printed at the end.
+
+The workload (issue "Performance"): 8 trials = lr 0.01/1 x depth 1..4, 200 epochs,
+1,000 points, Adam. Baselines: ``experiments/baselines/bare.py`` (no tracking) and
+``experiments/baselines/naive_tracked.py`` (per-epoch log_metric, matplotlib PNG,
+FuncAnimation + PillowWriter GIF).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "experiments" / "results"
+SWEEP = ["-m", "optimizer.lr=0.01,1", "model.depth=1,2,3,4", "trainer.progress=false"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), HYDRA_FULL_ERROR="0")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def run_process(args: list[str]) -> tuple[float, float]:
+    """Run ``python <args>`` in a fresh directory; return (seconds, peak RSS in MB)."""
+    with tempfile.TemporaryDirectory(prefix="learnai-bench-") as cwd:
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, *args], cwd=cwd, env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        proc.stderr.close()
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 2):  # 2: the config-error benchmark exits 2 on purpose
+            raise RuntimeError(f"{args} exited {code}:\n{stderr[-2000:]}")
+        return seconds, usage.ru_maxrss / 1024
+
+
+def median_of(repeats: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
+    values = [fn() for _ in range(repeats)]
+    return statistics.median(values), values
+
+
+def bench_processes(repeats: int, skip: set[str]) -> dict:
+    cases = {
+        "bare": ["-m", "experiments.baselines.bare"],
+        "naive": ["-m", "experiments.baselines.naive_tracked"],
+        "learnai_sweep": ["-m", "learnai", *SWEEP],
+        "learnai_sweep_joblib": ["-m", "learnai", *SWEEP, "hydra/launcher=joblib",
+                                 "hydra.launcher.n_jobs=2"],
+        "help": ["-m", "learnai", "--help"],
+        "config_error": ["-m", "learnai", "optimizer.lr=0"],
+        "single_run": ["-m", "learnai", "trainer.progress=false"],
+    }
+    out = {}
+    for name, args in cases.items():
+        if name in skip:
+            continue
+        runs = [run_process(args) for _ in range(repeats)]
+        out[name] = {"seconds": statistics.median(r[0] for r in runs),
+                     "rss_mb": statistics.median(r[1] for r in runs),
+                     "runs": [round(r[0], 3) for r in runs]}
+        print(f"  {name:22s} {out[name]['seconds']:7.2f} s  {out[name]['rss_mb']:6.0f} MB",
+              flush=True)
+    return out
+
+
+def bench_gif(repeats: int) -> dict:
+    """learnai's GIF writer against FuncAnimation + PillowWriter, same frames and size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    from learnai.animation import Canvas, Panel, save_gif
+    from learnai.data import nonlinear
+
+    data = nonlinear()
+    x, y = data.x_train[:, 0].numpy(), data.y_train[:, 0].numpy()
+    truth = data.true_fn(data.grid)
+    n = 100
+    frames = np.stack([truth * (i + 1) / n for i in range(n)]).astype(np.float32)
+    panel = Panel(x, y, data.grid, truth, frames, list(range(0, 2 * n, 2)),
+                  [1.0 / (i + 1) for i in range(n)], 2 * n)
+
+    def naive() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+            ax.scatter(x, y, s=4, alpha=0.35)
+            ax.plot(data.grid, truth, color="green")
+            (line,) = ax.plot([], [], color="red", lw=2)
+
+            def update(i):
+                line.set_data(data.grid, frames[i])
+                ax.set_title(f"epoch {2 * i + 1}/{2 * n}  loss {1 / (i + 1):.4g}")
+                return (line,)
+
+            FuncAnimation(fig, update, frames=n).save(Path(tmp) / "a.gif",
+                                                      writer=PillowWriter(fps=20))
+            plt.close(fig)
+            return time.perf_counter() - start
+
+    def ours() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            save_gif(Canvas([panel], 640, 400).frames(), Path(tmp) / "a.gif")
+            return time.perf_counter() - start
+
+    ours()  # warm-up: fonts, matplotlib caches
+    naive_s, naive_runs = median_of(repeats, naive)
+    ours_s, ours_runs = median_of(repeats, ours)
+    print(f"  gif 100 frames 640x400: FuncAnimation {naive_s:.2f} s, learnai {ours_s:.3f} s",
+          flush=True)
+    return {"frames": n, "naive_s": naive_s, "learnai_s": ours_s,
+            "speedup": naive_s / ours_s, "naive_runs": naive_runs, "learnai_runs": ours_runs}
+
+
+def bench_metrics(repeats: int) -> dict:
+    """200 epochs x 2 metrics: one log_metric call each against one log_batch."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    def once(batched: bool) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            client = MlflowClient(f"sqlite:///{tmp}/m.db")
+            exp = client.create_experiment("m", artifact_location=Path(tmp).as_uri())
+            run_id = client.create_run(exp).info.run_id
+            start = time.perf_counter()
+            if batched:
+                now = int(time.time() * 1000)
+                client.log_batch(run_id, metrics=[Metric(k, 0.5, now, s) for s in range(200)
+                                                  for k in ("train_loss", "val_loss")])
+            else:
+                for s in range(200):
+                    client.log_metric(run_id, "train_loss", 0.5, step=s)
+                    client.log_metric(run_id, "val_loss", 0.5, step=s)
+            return time.perf_counter() - start
+
+    per_call, _ = median_of(repeats, lambda: once(False))
+    batch, _ = median_of(repeats, lambda: once(True))
+    print(f"  metrics 400 values: log_metric {per_call:.2f} s, log_batch {batch:.3f} s",
+          flush=True)
+    return {"log_metric_s": per_call, "log_batch_s": batch, "speedup": per_call / batch}
+
+
+def bench_loop(repeats: int, points: int, epochs: int) -> dict:
+    import torch
+
+    from experiments.loop_bench import measure
+
+    r = measure(torch.device("cpu"), points, epochs, repeats)
+    print(f"  loop {points} points x {epochs} epochs: bare {r['bare_s']:.2f} s, "
+          f"learnai {r['learnai_s']:.2f} s", flush=True)
+    return r
+
+
+def table(results: dict) -> list[tuple[str, str, str, str]]:
+    p = results.get("processes", {})
+    rows = []
+
+    def ratio(a: str, b: str) -> float | None:
+        return p[a]["seconds"] / p[b]["seconds"] if a in p and b in p else None
+
+    def add(what: str, value: str, target: str, ok: bool | None) -> None:
+        rows.append((what, value, target, "-" if ok is None else ("yes" if ok else "NO")))
+
+    for name in ("bare", "naive", "learnai_sweep", "learnai_sweep_joblib"):
+        if name in p:
+            add(f"{name} (s)", f"{p[name]['seconds']:.2f}", "", None)
+    if (r := ratio("learnai_sweep", "naive")) is not None:
+        add("sweep / naive tracked", f"{r:.2f}x", "<= 0.2x", r <= 0.2)
+    if (r := ratio("learnai_sweep", "bare")) is not None:
+        add("sweep / bare training", f"{r:.2f}x", "<= 2.5x (aim 1.5x)", r <= 2.5)
+    if (r := ratio("learnai_sweep", "learnai_sweep_joblib")) is not None:
+        add("joblib n_jobs=2 throughput", f"{r:.2f}x", ">= 1.6x", r >= 1.6)
+    if "gif" in results:
+        g = results["gif"]["speedup"]
+        add("GIF vs FuncAnimation", f"{g:.1f}x faster", ">= 10x", g >= 10)
+    if "metrics" in results:
+        m = results["metrics"]
+        add("log_batch vs log_metric", f"{m['speedup']:.1f}x faster", "", None)
+    for name, label in (("help", "--help"), ("config_error", "config error")):
+        if name in p:
+            s = p[name]["seconds"]
+            add(f"{label} (s)", f"{s:.2f}", "<= 1 s", s <= 1.0)
+    if "loop" in results:
+        r = results["loop"]["ratio"]
+        add("loop / bare loop (100k pts)", f"{r:.2f}x", "<= 1.1x", r <= 1.1)
+    if "single_run" in p:
+        mb = p["single_run"]["rss_mb"]
+        add("peak RSS, 200-epoch run (MB)", f"{mb:.0f}", "<= 400", mb <= 400)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="learnai speed and memory benchmark")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip", nargs="*", default=[],
+                        help="parts to skip: naive, gif, metrics, loop, or a process name")
+    parser.add_argument("--loop-points", type=int, default=100_000)
+    parser.add_argument("--loop-epochs", type=int, default=50)
+    args = parser.parse_args()
+    skip = set(args.skip)
+    results: dict = {"repeats": args.repeats, "cpus": os.cpu_count()}
+    print(f"learnai benchmark, median of {args.repeats}", flush=True)
+    results["processes"] = bench_processes(args.repeats, skip)
+    if "gif" not in skip:
+        results["gif"] = bench_gif(args.repeats)
+    if "metrics" not in skip:
+        results["metrics"] = bench_metrics(args.repeats)
+    if "loop" not in skip:
+        results["loop"] = bench_loop(args.repeats, args.loop_points, args.loop_epochs)
+    rows = table(results)
+    results["table"] = rows
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps(results, indent=1))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':{width}s}  {'value':>16s}  {'target':>18s}  met")
+    for what, value, target, ok in rows:
+        print(f"{what:{width}s}  {value:>16s}  {target:>18s}  {ok}")
+    print(f"\nwritten: {RESULTS / 'bench.json'}")
+
+
+if __name__ == "__main__":
+    main()
