@@ -16,8 +16,6 @@ OUTCOME_COLORS = {
 }
 
 
-
-
 def _save(fig, path: Path) -> None:
     """Fixed margins instead of tight_layout (~100 ms a figure), then write the PNG."""
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.91)

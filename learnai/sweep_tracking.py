@@ -40,23 +40,29 @@ def current_parent(sweep_dir: Path) -> tuple[str, str] | None:
     return info["uri"], info["run_id"]
 
 
-def _validate_jobs(config: DictConfig, grid: bool) -> None:
-    """Check the base config, and for a grid every job's config, before any run exists."""
+def _validate_jobs(config: DictConfig, sweeper: str) -> None:
+    """Check the base config, and each job's or search-space point's config, before any
+    run exists: grids job by job, Optuna at every bound and choice of its space."""
+    from hydra.core.global_hydra import GlobalHydra
+
     from learnai.config import ConfigError, exit_with, validate
 
+    loader = GlobalHydra.instance().config_loader()
+    arguments = list(config.hydra.overrides.task)
     try:
         validate(config)
-        if not grid:
-            return  # other sweepers sample values later; a bad sample fails its own job
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.global_hydra import GlobalHydra
-        from hydra.core.override_parser.overrides_parser import OverridesParser
+        if sweeper == "optuna":
+            from learnai.sweeper.optuna_impl import check_sweep
 
-        loader = GlobalHydra.instance().config_loader()
-        parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-        for batch in BasicSweeper.split_arguments(parsed, None):
-            for job in batch:
-                validate(loader.load_sweep_config(config, list(job)))
+            check_sweep(config, loader, config.hydra.sweeper, arguments)
+        elif sweeper == "basic":
+            from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+            from hydra.core.override_parser.overrides_parser import OverridesParser
+
+            parsed = OverridesParser.create().parse_overrides(arguments)
+            for batch in BasicSweeper.split_arguments(parsed, None):
+                for job in batch:
+                    validate(loader.load_sweep_config(config, list(job)))
     except ConfigError as err:
         exit_with(err)
 
@@ -74,7 +80,7 @@ class SweepTracking(Callback):
 
         runtime = config.hydra.runtime  # HydraConfig is not set yet at this point
         sweeper = runtime.choices.get("hydra/sweeper", "basic")
-        _validate_jobs(config, grid=sweeper == "basic")
+        _validate_jobs(config, str(sweeper))
         base = Path(runtime.cwd)
         self.sweep_dir = Path(config.hydra.sweep.dir)
         if not self.sweep_dir.is_absolute():

@@ -91,7 +91,9 @@ class OptunaSweeperConf:
     n_jobs: int = 1  # trials launched together (in parallel with a parallel launcher)
     # Stop the sweep when more than this fraction of a batch fails (1.0: never stop).
     max_failure_rate: float = 1.0
-    params: dict[str, str] | None = None
+    # The search space in Hydra's sweep grammar (key: "interval(...)"), merged with the
+    # command line's sweep overrides; the command line wins.
+    params: dict[str, str] = field(default_factory=dict)
     custom_search_space: str | None = None  # "module.fn(cfg, trial)" adding params
 
 

@@ -1,0 +1,193 @@
+"""Helpers for the sweep tests: launch ``python -m learnai -m ...`` and read back what it
+recorded, in MLflow (the parent run, its children) and in the Optuna study.
+
+Every sweep runs in a subprocess whose working directory is a fresh temporary directory,
+so the default stores (``sqlite:///mlruns/mlflow.db``, ``sqlite:///mlruns/optuna.db``)
+and Hydra's ``multirun/`` folder land there. Imported as a plain module: ``tests/`` has
+no ``__init__.py``, so pytest's default import mode puts it on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import optuna
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+TIMEOUT_S = 300
+PARENT_TAG = "mlflow.parentRunId"
+
+# Small enough that a job takes about a second, big enough for outcomes to mean
+# something (lr 0.01 converges on the default problem in 20 epochs, lr 1 diverges).
+TINY = (
+    "data.n_samples=200",
+    "trainer.epochs=20",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+    "trainer.num_threads=1",  # sweeps run side by side: one core each
+    "trainer.animation.frames=5",
+    "trainer.animation.width=160",
+    "trainer.animation.height=120",
+)
+# Optuna tests do not look at animations: skip rendering them in every trial.
+TINY_NO_ANIMATION = (*TINY, "trainer.animation.enabled=false")
+
+
+def learnai_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # A developer's shell must not change what the tests see.
+    for key in ("HYDRA_FULL_ERROR", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(key, None)
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    return env
+
+
+def run_learnai(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m learnai <args>`` in ``cwd``; fail unless it exits with ``expect``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "learnai", *args],
+        cwd=cwd,
+        env=learnai_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    if expect is not None and proc.returncode != expect:
+        pytest.fail(
+            f"learnai {' '.join(args)} exited {proc.returncode}, expected {expect}\n"
+            f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+        )
+    return proc
+
+
+def tracking_uri(cwd: Path) -> str:
+    return f"sqlite:///{(cwd / 'mlruns' / 'mlflow.db').resolve()}"
+
+
+def optuna_storage(cwd: Path) -> str:
+    """The URL the sweeper's default storage resolves to when launched from ``cwd``."""
+    return "sqlite:///" + str((cwd / "mlruns" / "optuna.db").resolve())
+
+
+def mlflow_client(cwd: Path) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    db = cwd / "mlruns" / "mlflow.db"
+    assert db.is_file(), f"no MLflow store at {db}"
+    return MlflowClient(tracking_uri=tracking_uri(cwd))
+
+
+def all_runs(client: MlflowClient, experiment: str) -> list[Run]:
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"experiment {experiment!r} was not created"
+    return list(client.search_runs([exp.experiment_id], max_results=1000))
+
+
+def parent_runs(client: MlflowClient, experiment: str) -> list[Run]:
+    """The sweeps' parent runs of ``experiment``, oldest first."""
+    runs = [r for r in all_runs(client, experiment) if r.data.tags.get("learnai.sweep") == "true"]
+    return sorted(runs, key=lambda r: r.info.start_time)
+
+
+def child_runs(client: MlflowClient, experiment: str, parent_id: str) -> list[Run]:
+    return [r for r in all_runs(client, experiment) if r.data.tags.get(PARENT_TAG) == parent_id]
+
+
+def artifact_names(client: MlflowClient, run_id: str) -> set[str]:
+    return {a.path for a in client.list_artifacts(run_id)}
+
+
+def download(client: MlflowClient, run_id: str, name: str, dst: Path) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, name, str(dst)))
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def load_study(cwd: Path, name: str) -> optuna.Study:
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=optuna_storage(cwd))
+
+
+def study_names(cwd: Path) -> list[str]:
+    import optuna
+
+    if not (cwd / "mlruns" / "optuna.db").exists():
+        return []
+    return list(optuna.get_all_study_names(optuna_storage(cwd)))
+
+
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The last non-empty line of stderr: where learnai prints a config error."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines, f"nothing on stderr; stdout:\n{proc.stdout}"
+    return lines[-1]
+
+
+def has_joblib_launcher() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+needs_joblib = pytest.mark.skipif(
+    not has_joblib_launcher(), reason="hydra-joblib-launcher is not installed"
+)
+
+
+def describe_trials(study: optuna.Study) -> str:
+    """One line per trial, for assertion messages."""
+    return "\n".join(
+        f"  #{t.number} {t.state.name} value={t.value} params={t.params} attrs={t.user_attrs}"
+        for t in study.trials
+    )
+
+
+class Scenarios:
+    """Run a test module's end-to-end sweeps side by side, before its tests ask for them.
+
+    A scenario is a function of a fresh directory (it launches one or more sweeps there
+    and returns what the tests check). Most of a sweep's time is process start-up and
+    single-threaded Python, so running them concurrently (one per core) cuts wall time.
+    :meth:`start` submits the scenarios that the module's *selected* tests use, through
+    fixtures named like the scenarios; :meth:`result` waits for one, or runs it on the
+    spot if it was not started.
+    """
+
+    def __init__(self, functions: dict[str, Callable[[Path], Any]], tmp_path_factory: Any) -> None:
+        self.functions = functions
+        self.factory = tmp_path_factory
+        self.pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+        self.futures: dict[str, Future[Any]] = {}
+
+    def start(self, request: pytest.FixtureRequest) -> None:
+        items = [i for i in request.session.items if getattr(i, "module", None) is request.module]
+        for name, function in self.functions.items():
+            if any(name in getattr(item, "fixturenames", ()) for item in items):
+                self.futures[name] = self.pool.submit(function, self.factory.mktemp(name))
+
+    def result(self, name: str) -> Any:
+        if name not in self.futures:
+            self.futures[name] = self.pool.submit(self.functions[name], self.factory.mktemp(name))
+        return self.futures[name].result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,621 @@
+"""The Optuna sweeper plugin (``hydra/sweeper=optuna``).
+
+Fast tests check that Hydra discovers the plugin and its config groups. Slow tests run
+``python -m learnai -m hydra/sweeper=optuna ...`` in a subprocess and check the result
+against what users look at: the persisted study (``mlruns/optuna.db``) and the MLflow
+runs (``mlruns/mlflow.db``) it links to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+from PIL import Image
+from sweep_helpers import (
+    PARENT_TAG,
+    TINY_NO_ANIMATION,
+    Scenarios,
+    artifact_names,
+    child_runs,
+    describe_trials,
+    download,
+    error_line,
+    has_joblib_launcher,
+    learnai_env,
+    load_study,
+    mlflow_client,
+    needs_joblib,
+    optuna_storage,
+    parent_runs,
+    read_csv,
+    run_learnai,
+    study_names,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+OPTUNA = ("-m", "hydra/sweeper=optuna")
+STUDY_ARTIFACTS = {
+    "optuna_best.json",
+    "optimization_history.png",
+    "param_importances.png",
+    "stability_map.png",
+    "optuna_trials.csv",
+}
+FINISHED_STATES = {TrialState.COMPLETE, TrialState.PRUNED}
+
+
+# --- discovery (fast) --------------------------------------------------------------------
+
+
+def test_hydra_discovers_the_optuna_sweeper() -> None:
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    # Hydra's scan loads plugin modules apart from sys.modules: compare names, not classes.
+    found = {f"{c.__module__}.{c.__qualname__}" for c in Plugins.instance().discover(Sweeper)}
+    assert "hydra_plugins.learnai_optuna_sweeper.optuna_sweeper.OptunaSweeper" in found
+
+
+def test_config_store_has_the_sweeper_and_its_groups() -> None:
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    Plugins.instance().discover(Sweeper)  # the plugin scan registers the configs
+    cs = ConfigStore.instance()
+    assert "optuna.yaml" in cs.list("hydra/sweeper")
+    samplers = {"tpe.yaml", "random.yaml", "grid.yaml", "cmaes.yaml", "qmc.yaml"}
+    assert samplers <= set(cs.list("hydra/sweeper/sampler"))
+    assert {"median.yaml", "hyperband.yaml", "none.yaml"} <= set(cs.list("hydra/sweeper/pruner"))
+    node = cs.load("hydra/sweeper/optuna.yaml").node
+    assert node._target_ == "hydra_plugins.learnai_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    assert node.storage == "sqlite:///mlruns/optuna.db"
+
+
+def test_plugin_scan_does_not_import_heavy_modules() -> None:
+    """Hydra imports every plugin module on each start: Optuna and torch must wait."""
+    code = (
+        "import sys\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.plugins.sweeper import Sweeper\n"
+        "names = [c.__name__ for c in Plugins.instance().discover(Sweeper)]\n"
+        "assert 'OptunaSweeper' in names, names\n"
+        "heavy = ['optuna', 'torch', 'mlflow', 'learnai.sweeper.optuna_impl']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=learnai_env(),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+# --- discovery from a regular (non-editable) install ------------------------------------
+
+
+@pytest.mark.slow
+def test_plugin_is_discovered_from_a_wheel_install(tmp_path: Path) -> None:
+    """The editable install puts the repo on sys.path; a user's wheel install does not.
+
+    Build a wheel from a copy of the sources (the repo stays untouched), install it into
+    a target folder, and run Python without ``site`` so the editable ``.pth`` file is
+    never read: sys.path is the install plus the venv's site-packages, nothing else.
+    """
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in REPO.iterdir():  # pyproject.toml, README.md, ...: whatever the build reads
+        if path.is_file():
+            shutil.copy2(path, src / path.name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("learnai", "conf", "hydra_plugins"):
+        shutil.copytree(REPO / name, src / name, ignore=ignore)
+    wheels, site_dir = tmp_path / "wheels", tmp_path / "site"
+
+    def pip(*args: str) -> None:
+        cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, f"{cmd}\n{done.stdout}\n{done.stderr}"
+
+    pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(src))
+    (wheel,) = wheels.glob("learnai-*.whl")
+    pip("install", "--no-deps", "--target", str(site_dir), str(wheel))
+
+    import site
+
+    venv_site = [p for p in site.getsitepackages() if Path(p).resolve() != REPO]
+    env = learnai_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(site_dir), *venv_site])
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def python(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-S", *args],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, f"{args}\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout
+
+    where = json.loads(
+        python(
+            "-c",
+            (
+                "import json, sys, learnai, hydra_plugins.learnai_optuna_sweeper as plugin\n"
+                "print(json.dumps({'learnai': learnai.__file__, 'plugin': plugin.__file__,"
+                " 'path': sys.path}))"
+            ),
+        )
+    )
+    assert Path(where["learnai"]).is_relative_to(site_dir), where
+    assert Path(where["plugin"]).is_relative_to(site_dir), where
+    assert str(REPO) not in where["path"], "the editable install leaked onto sys.path"
+
+    plugins = python("-m", "learnai", "--info", "plugins")
+    assert "OptunaSweeper" in plugins.split("Sweeper:")[1].split("Profiling")[0]
+    target = python(
+        "-m", "learnai", "hydra/sweeper=optuna", "--cfg", "hydra", "-p", "hydra.sweeper._target_"
+    )
+    assert "hydra_plugins.learnai_optuna_sweeper.optuna_sweeper.OptunaSweeper" in target
+    # The shipped experiment (conf/ installed as learnai.conf) selects the sweeper.
+    params = python(
+        "-m",
+        "learnai",
+        "experiment=lr_depth_search",
+        "--cfg",
+        "hydra",
+        "-p",
+        "hydra.sweeper.params",
+    )
+    assert "optimizer.lr" in params and "model.depth" in params
+
+
+# --- the sweeps the slow tests check, run side by side (see sweep_helpers.Scenarios) -----
+
+
+class Study:
+    """Two runs of the same sweep command in one directory (8 trials, then 4)."""
+
+    name = "study_t"
+    command = (
+        *OPTUNA,
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0",
+        "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
+        "model.depth=int(interval(1, 3))",
+        f"tracking.experiment={name}",
+        *TINY_NO_ANIMATION,
+    )
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        run_learnai(cwd, *self.command, "hydra.sweeper.n_trials=8")
+        self.trials_after_first = len(load_study(cwd, self.name).trials)
+        run_learnai(cwd, *self.command, "hydra.sweeper.n_trials=4")
+        self.study = load_study(cwd, self.name)
+        self.client = mlflow_client(cwd)
+        self.parents = parent_runs(self.client, self.name)
+
+
+class Finished:
+    """One sweep command's exit, and the study and MLflow store it left in ``cwd``."""
+
+    def __init__(self, cwd: Path, name: str, proc: subprocess.CompletedProcess[str]) -> None:
+        self.cwd = cwd
+        self.name = name
+        self.proc = proc
+        self.study = load_study(cwd, name) if name in study_names(cwd) else None
+        db = cwd / "mlruns" / "mlflow.db"
+        self.client = mlflow_client(cwd) if db.exists() else None
+
+    @property
+    def info(self) -> str:
+        return describe_trials(self.study) if self.study is not None else "(no study)"
+
+
+def sweep(cwd: Path, name: str, *args: str, expect: int | None = 0) -> Finished:
+    proc = run_learnai(cwd, *OPTUNA, f"tracking.experiment={name}", *args, expect=expect)
+    return Finished(cwd, name, proc)
+
+
+def run_pruned(cwd: Path) -> Finished:
+    """Two good trials complete first (the pruner's startup), then a hopeless one runs.
+
+    Two sweeps on one study make the order certain whatever the sampler draws: the
+    second sweep's learning rate (1e-6) barely moves the loss by epoch 5, so the median
+    pruner, comparing with the completed trials at the same step, must stop it.
+    """
+    common = (
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0",
+        "hydra/sweeper/pruner=median",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "hydra.sweeper.pruner.n_warmup_steps=0",
+        "trial.report_every=5",
+        *TINY_NO_ANIMATION,
+    )
+    good = "optimizer.lr=tag(log,interval(0.01,0.03))"
+    sweep(cwd, "prune", *common, "hydra.sweeper.n_trials=2", good)
+    hopeless = "optimizer.lr=tag(log,interval(1e-6,2e-6))"
+    return sweep(cwd, "prune", *common, "hydra.sweeper.n_trials=1", hopeless)
+
+
+def run_diverged(cwd: Path) -> Finished:
+    """SGD at lr 1e6 overflows to inf/NaN; lr 0.1 fits the line."""
+    return sweep(
+        cwd,
+        "diverge",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0",  # draws 1e6, 0.1, 1e6
+        "hydra/sweeper/pruner=none",
+        "hydra.sweeper.n_trials=3",
+        "experiment=linear_regression",
+        "optimizer=sgd",
+        "optimizer.lr=choice(0.1,1e6)",
+        *TINY_NO_ANIMATION,
+    )
+
+
+def run_failing(cwd: Path) -> Finished:
+    """A value the config checks accept but the job cannot use: an unknown generator."""
+    return sweep(
+        cwd,
+        "failing",
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0",  # draws missing, nonlinear, missing
+        "hydra/sweeper/pruner=none",
+        "hydra.sweeper.n_trials=3",
+        "data._target_=choice(learnai.data.nonlinear,learnai.data.no_such_generator)",
+        *TINY_NO_ANIMATION,
+        expect=1,
+    )
+
+
+def run_bad_space(cwd: Path) -> Finished:
+    """model.hidden=0 is rejected by the config checks: the sweeper checks every choice."""
+    return sweep(
+        cwd,
+        "bad_space",
+        "hydra.sweeper.n_trials=2",
+        "model.hidden=choice(8,0)",
+        *TINY_NO_ANIMATION,
+        expect=2,
+    )
+
+
+def run_grid(cwd: Path) -> Finished:
+    return sweep(
+        cwd,
+        "grid",
+        "hydra/sweeper/sampler=grid",
+        "hydra/sweeper/pruner=none",
+        "hydra.sweeper.n_trials=5",  # more than the 2 grid points: capped to 2
+        "optimizer.lr=choice(0.01,0.03)",
+        *TINY_NO_ANIMATION,
+        expect=None,
+    )
+
+
+def run_parallel(cwd: Path) -> Finished:
+    """The shipped experiment (its params come from hydra.sweeper.params), two trials at
+    a time in joblib worker processes."""
+    proc = run_learnai(
+        cwd,
+        "-m",
+        "experiment=lr_depth_search",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "tracking.experiment=parallel",
+        *TINY_NO_ANIMATION,
+    )
+    return Finished(cwd, "parallel", proc)
+
+
+SCENARIOS = {
+    "study": Study,
+    "pruned": run_pruned,
+    "diverged": run_diverged,
+    "failing": run_failing,
+    "bad_space": run_bad_space,
+    "grid": run_grid,
+    **({"parallel": run_parallel} if has_joblib_launcher() else {}),
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scenarios(request, tmp_path_factory):
+    runner = Scenarios(SCENARIOS, tmp_path_factory)
+    runner.start(request)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="module")
+def study(scenarios) -> Study:
+    return scenarios.result("study")
+
+
+@pytest.fixture(scope="module")
+def pruned(scenarios) -> Finished:
+    return scenarios.result("pruned")
+
+
+@pytest.fixture(scope="module")
+def diverged(scenarios) -> Finished:
+    return scenarios.result("diverged")
+
+
+@pytest.fixture(scope="module")
+def failing(scenarios) -> Finished:
+    return scenarios.result("failing")
+
+
+@pytest.fixture(scope="module")
+def bad_space(scenarios) -> Finished:
+    return scenarios.result("bad_space")
+
+
+@pytest.fixture(scope="module")
+def grid(scenarios) -> Finished:
+    return scenarios.result("grid")
+
+
+@pytest.fixture(scope="module")
+def parallel(scenarios) -> Finished:
+    return scenarios.result("parallel")
+
+
+# --- a persistent study: 8 trials, then 4 more ------------------------------------------
+
+
+@pytest.mark.slow
+def test_same_command_again_continues_the_study(study: Study) -> None:
+    assert study.trials_after_first == 8
+    assert [t.number for t in study.study.trials] == list(range(12))
+    assert study_names(study.cwd) == [study.name], "the study is named after the experiment"
+    states = {t.state for t in study.study.trials}
+    assert states <= FINISHED_STATES, describe_trials(study.study)
+
+
+@pytest.mark.slow
+def test_trials_sample_the_search_space(study: Study) -> None:
+    for t in study.study.trials:
+        assert set(t.params) == {"optimizer.lr", "model.depth"}
+        assert t.distributions["optimizer.lr"] == FloatDistribution(1e-3, 1e-1, log=True)
+        assert t.distributions["model.depth"] == IntDistribution(1, 3)
+    lrs = {t.params["optimizer.lr"] for t in study.study.trials[:8]}
+    assert len(lrs) == 8, "a random sampler does not draw the same float twice"
+    assert all(1e-3 <= lr <= 1e-1 for lr in lrs)
+
+
+@pytest.mark.slow
+def test_resumed_sweep_draws_new_points(study: Study) -> None:
+    trials = study.study.trials
+    first = [t.params for t in trials[:4]]
+    again = [t.params for t in trials[8:12]]
+    assert again != first, f"trials 8-11 repeat trials 0-3: {again}"
+
+
+@pytest.mark.slow
+def test_every_trial_links_to_its_mlflow_run(study: Study) -> None:
+    first, second = study.parents
+    for t in study.study.trials:
+        assert t.state in FINISHED_STATES
+        run_id = t.user_attrs.get("mlflow_run_id")
+        assert run_id, f"trial {t.number} has no mlflow_run_id: {t.user_attrs}"
+        run = study.client.get_run(run_id)
+        tags = run.data.tags
+        assert tags["optuna.study"] == study.name
+        assert tags["optuna.trial"] == str(t.number)
+        assert tags["outcome"] == t.user_attrs["outcome"]
+        parent = first if t.number < 8 else second
+        assert tags[PARENT_TAG] == parent.info.run_id
+        # The job trained with the values the trial sampled.
+        assert float(run.data.params["optimizer.lr"]) == pytest.approx(t.params["optimizer.lr"])
+        assert int(run.data.params["model.depth"]) == t.params["model.depth"]
+        if t.state == TrialState.COMPLETE:
+            assert t.value == pytest.approx(run.data.metrics["final_val_loss"])
+
+
+@pytest.mark.slow
+def test_each_sweep_has_a_parent_run_with_the_study(study: Study) -> None:
+    assert len(study.parents) == 2
+    for parent, trials in zip(study.parents, (range(8), range(8, 12)), strict=True):
+        tags = parent.data.tags
+        assert parent.info.status == "FINISHED"
+        assert tags["optuna.study"] == study.name
+        assert tags["optuna.storage"] == optuna_storage(study.cwd)
+        assert tags["optuna.trials"] == ",".join(map(str, trials))
+        assert tags["sweep.runs"] == str(len(trials))
+        children = child_runs(study.client, study.name, parent.info.run_id)
+        assert len(children) == len(trials)
+    best = study.study.best_trial
+    last = study.parents[-1].data.tags
+    assert last["optuna.best_trial"] == str(best.number)
+    assert float(last["best.optimizer.lr"]) == pytest.approx(best.params["optimizer.lr"])
+
+
+@pytest.mark.slow
+def test_parent_run_holds_the_study_report(study: Study, tmp_path: Path) -> None:
+    parent = study.parents[-1].info.run_id
+    assert artifact_names(study.client, parent) >= STUDY_ARTIFACTS
+    best = json.loads(download(study.client, parent, "optuna_best.json", tmp_path).read_text())
+    assert best["study"] == study.name
+    assert best["trials"] == 12
+    assert best["best_trial"] == study.study.best_trial.number
+    assert best["best_value"] == pytest.approx(study.study.best_value)
+    assert best["best_run_id"] == study.study.best_trial.user_attrs["mlflow_run_id"]
+    rows = read_csv(download(study.client, parent, "optuna_trials.csv", tmp_path))
+    assert [int(r["number"]) for r in rows] == list(range(12))
+    assert {r["mlflow_run_id"] for r in rows} == {
+        t.user_attrs["mlflow_run_id"] for t in study.study.trials
+    }
+    for name in ("stability_map.png", "optimization_history.png", "param_importances.png"):
+        with Image.open(download(study.client, parent, name, tmp_path)) as image:
+            assert image.format == "PNG"
+            assert min(image.size) > 100
+
+
+# --- pruning ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pruner_stops_a_hopeless_trial(pruned: Finished) -> None:
+    study, client = pruned.study, pruned.client
+    states = [t.state for t in study.trials]
+    expected = [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
+    assert states == expected, pruned.info
+    for t in study.trials[:2]:
+        assert sorted(t.intermediate_values) == [5, 10, 15, 20], "reported every 5 epochs"
+    hopeless = study.trials[2]
+    assert hopeless.user_attrs["outcome"] == "pruned"
+    run = client.get_run(hopeless.user_attrs["mlflow_run_id"])
+    assert run.data.tags["outcome"] == "pruned"
+    assert int(run.data.tags["epochs_run"]) < 20, "a pruned run stops early"
+    assert max(hopeless.intermediate_values) == int(run.data.tags["epochs_run"])
+    assert run.info.status == "FINISHED"
+    assert study.best_trial.number in (0, 1)
+
+
+# --- divergence ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_diverged_trial_is_pruned_and_never_best(diverged: Finished) -> None:
+    """A non-finite objective is PRUNED (not COMPLETE), and the sweep exits 0."""
+    study, client, info = diverged.study, diverged.client, diverged.info
+    lrs = [t.params["optimizer.lr"] for t in study.trials]
+    assert len(lrs) == 3
+    assert set(lrs) == {0.1, 1e6}, f"the seed no longer samples both values, pick another\n{info}"
+    for t in study.trials:
+        run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert run.data.params["optimizer._target_"] == "torch.optim.SGD"
+        if t.params["optimizer.lr"] == 1e6:
+            assert t.state == TrialState.PRUNED, info
+            assert t.user_attrs["outcome"] == "diverged"
+            assert run.data.tags["outcome"] == "diverged"
+            assert run.info.status == "FINISHED"
+            # told with its last finite validation loss, so samplers can rank it
+            assert t.value is not None and math.isfinite(t.value), info
+        else:
+            assert t.state == TrialState.COMPLETE, info
+    best = study.best_trial
+    assert best.params["optimizer.lr"] == 0.1
+    assert math.isfinite(best.value)
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_failing_job_is_a_fail_trial_and_the_sweep_goes_on(failing: Finished) -> None:
+    """That trial FAILs with an ``error`` attribute, the others run, and the command
+    exits 1 at the end (checked by the scenario)."""
+    study, client, info = failing.study, failing.client, failing.info
+    assert len(study.trials) == 3, "the sweep ran all n_trials despite failures\n" + info
+    failed = [t for t in study.trials if t.params["data._target_"].endswith("no_such_generator")]
+    good = [t for t in study.trials if t not in failed]
+    assert failed and good, f"the seed no longer samples both values, pick another\n{info}"
+    assert min(t.number for t in failed) < max(t.number for t in study.trials), (
+        "a trial ran after a failure"
+    )
+    for t in failed:
+        assert t.state == TrialState.FAIL, info
+        assert "no_such_generator" in t.user_attrs["error"]
+    for t in good:
+        assert t.state == TrialState.COMPLETE, info
+        run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FINISHED"
+    (parent,) = parent_runs(client, "failing")
+    assert parent.info.status == "FINISHED", "the report still reaches the parent run"
+    assert parent.data.tags["optuna.study"] == "failing"
+    assert "Traceback" not in failing.proc.stderr
+
+
+@pytest.mark.slow
+def test_bad_search_space_is_rejected_before_any_trial(bad_space: Finished) -> None:
+    line = error_line(bad_space.proc)
+    assert re.search(r"model\.hidden\b.*: 0 ", line), line
+    assert "Traceback" not in bad_space.proc.stderr
+    assert study_names(bad_space.cwd) == [], "no study for a sweep that cannot start"
+
+
+@pytest.mark.slow
+def test_bad_search_space_creates_no_mlflow_run(bad_space: Finished) -> None:
+    client = bad_space.client
+    if client is not None:
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+        assert runs == [], [r.data.tags for r in runs]
+
+
+# --- the grid sampler -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_grid_sampler_runs_every_point_once(grid: Finished) -> None:
+    assert grid.proc.returncode == 0, grid.proc.stderr[-3000:]
+    assert sorted(t.params["optimizer.lr"] for t in grid.study.trials) == [0.01, 0.03]
+    assert {t.state for t in grid.study.trials} == {TrialState.COMPLETE}, grid.info
+
+
+# --- search space from hydra.sweeper.params -----------------------------------------------
+
+
+@pytest.mark.slow
+def test_sweeper_params_can_be_set_on_the_command_line(tmp_path: Path) -> None:
+    proc = run_learnai(
+        tmp_path,
+        "hydra/sweeper=optuna",
+        # ++ adds keys to Hydra's struct config, as for any new key on the command line
+        '++hydra.sweeper.params={optimizer.lr: "tag(log, interval(1e-3, 1e-1))"}',
+        "--cfg",
+        "hydra",
+        "-p",
+        "hydra.sweeper.params",
+        expect=None,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "optimizer.lr: tag(log, interval(1e-3, 1e-1))" in proc.stdout
+
+
+# --- parallel trials ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@needs_joblib
+def test_parallel_trials_with_joblib_are_all_linked(parallel: Finished) -> None:
+    """Every trial finishes and links to a child run of the sweep's parent."""
+    study, client, info = parallel.study, parallel.client, parallel.info
+    assert [t.number for t in study.trials] == [0, 1, 2, 3], info
+    assert "Joblib" in parallel.proc.stdout + parallel.proc.stderr, "joblib ran the trials"
+    (parent,) = parent_runs(client, "parallel")
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["optuna.trials"] == "0,1,2,3"
+    children = {r.info.run_id: r for r in child_runs(client, "parallel", parent.info.run_id)}
+    assert len(children) == 4
+    for t in study.trials:
+        assert t.state in FINISHED_STATES, info
+        assert set(t.params) == {"optimizer.lr", "model.depth"}
+        run_id = t.user_attrs["mlflow_run_id"]
+        assert run_id in children, f"trial {t.number}'s run is not a child of the parent"
+        assert children[run_id].data.tags["optuna.trial"] == str(t.number)
+    assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == set(children)
