@@ -41,8 +41,13 @@ def run_process(args: list[str]) -> tuple[float, float]:
     """Run ``python <args>`` in a fresh directory; return (seconds, peak RSS in MB)."""
     with tempfile.TemporaryDirectory(prefix="learnai-bench-") as cwd:
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, *args], cwd=cwd, env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         stderr = proc.stderr.read().decode() if proc.stderr else ""
@@ -63,8 +68,13 @@ def bench_processes(repeats: int, skip: set[str]) -> dict:
         "bare": ["-m", "experiments.baselines.bare"],
         "naive": ["-m", "experiments.baselines.naive_tracked"],
         "learnai_sweep": ["-m", "learnai", *SWEEP],
-        "learnai_sweep_joblib": ["-m", "learnai", *SWEEP, "hydra/launcher=joblib",
-                                 "hydra.launcher.n_jobs=2"],
+        "learnai_sweep_joblib": [
+            "-m",
+            "learnai",
+            *SWEEP,
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        ],
         "help": ["-m", "learnai", "--help"],
         "config_error": ["-m", "learnai", "optimizer.lr=0"],
         "single_run": ["-m", "learnai", "trainer.progress=false"],
@@ -74,11 +84,14 @@ def bench_processes(repeats: int, skip: set[str]) -> dict:
         if name in skip:
             continue
         runs = [run_process(args) for _ in range(repeats)]
-        out[name] = {"seconds": statistics.median(r[0] for r in runs),
-                     "rss_mb": statistics.median(r[1] for r in runs),
-                     "runs": [round(r[0], 3) for r in runs]}
-        print(f"  {name:22s} {out[name]['seconds']:7.2f} s  {out[name]['rss_mb']:6.0f} MB",
-              flush=True)
+        out[name] = {
+            "seconds": statistics.median(r[0] for r in runs),
+            "rss_mb": statistics.median(r[1] for r in runs),
+            "runs": [round(r[0], 3) for r in runs],
+        }
+        print(
+            f"  {name:22s} {out[name]['seconds']:7.2f} s  {out[name]['rss_mb']:6.0f} MB", flush=True
+        )
     return out
 
 
@@ -99,8 +112,16 @@ def bench_gif(repeats: int) -> dict:
     truth = data.true_fn(data.grid)
     n = 100
     frames = np.stack([truth * (i + 1) / n for i in range(n)]).astype(np.float32)
-    panel = Panel(x, y, data.grid, truth, frames, list(range(0, 2 * n, 2)),
-                  [1.0 / (i + 1) for i in range(n)], 2 * n)
+    panel = Panel(
+        x,
+        y,
+        data.grid,
+        truth,
+        frames,
+        list(range(0, 2 * n, 2)),
+        [1.0 / (i + 1) for i in range(n)],
+        2 * n,
+    )
 
     def naive() -> float:
         with tempfile.TemporaryDirectory() as tmp:
@@ -115,8 +136,9 @@ def bench_gif(repeats: int) -> dict:
                 ax.set_title(f"epoch {2 * i + 1}/{2 * n}  loss {1 / (i + 1):.4g}")
                 return (line,)
 
-            FuncAnimation(fig, update, frames=n).save(Path(tmp) / "a.gif",
-                                                      writer=PillowWriter(fps=20))
+            FuncAnimation(fig, update, frames=n).save(
+                Path(tmp) / "a.gif", writer=PillowWriter(fps=20)
+            )
             plt.close(fig)
             return time.perf_counter() - start
 
@@ -129,10 +151,18 @@ def bench_gif(repeats: int) -> dict:
     ours()  # warm-up: fonts, matplotlib caches
     naive_s, naive_runs = median_of(repeats, naive)
     ours_s, ours_runs = median_of(repeats, ours)
-    print(f"  gif 100 frames 640x400: FuncAnimation {naive_s:.2f} s, learnai {ours_s:.3f} s",
-          flush=True)
-    return {"frames": n, "naive_s": naive_s, "learnai_s": ours_s,
-            "speedup": naive_s / ours_s, "naive_runs": naive_runs, "learnai_runs": ours_runs}
+    print(
+        f"  gif 100 frames 640x400: FuncAnimation {naive_s:.2f} s, learnai {ours_s:.3f} s",
+        flush=True,
+    )
+    return {
+        "frames": n,
+        "naive_s": naive_s,
+        "learnai_s": ours_s,
+        "speedup": naive_s / ours_s,
+        "naive_runs": naive_runs,
+        "learnai_runs": ours_runs,
+    }
 
 
 def bench_metrics(repeats: int) -> dict:
@@ -148,8 +178,14 @@ def bench_metrics(repeats: int) -> dict:
             start = time.perf_counter()
             if batched:
                 now = int(time.time() * 1000)
-                client.log_batch(run_id, metrics=[Metric(k, 0.5, now, s) for s in range(200)
-                                                  for k in ("train_loss", "val_loss")])
+                client.log_batch(
+                    run_id,
+                    metrics=[
+                        Metric(k, 0.5, now, s)
+                        for s in range(200)
+                        for k in ("train_loss", "val_loss")
+                    ],
+                )
             else:
                 for s in range(200):
                     client.log_metric(run_id, "train_loss", 0.5, step=s)
@@ -158,8 +194,7 @@ def bench_metrics(repeats: int) -> dict:
 
     per_call, _ = median_of(repeats, lambda: once(False))
     batch, _ = median_of(repeats, lambda: once(True))
-    print(f"  metrics 400 values: log_metric {per_call:.2f} s, log_batch {batch:.3f} s",
-          flush=True)
+    print(f"  metrics 400 values: log_metric {per_call:.2f} s, log_batch {batch:.3f} s", flush=True)
     return {"log_metric_s": per_call, "log_batch_s": batch, "speedup": per_call / batch}
 
 
@@ -169,8 +204,11 @@ def bench_loop(repeats: int, points: int, epochs: int) -> dict:
     from experiments.loop_bench import measure
 
     r = measure(torch.device("cpu"), points, epochs, repeats)
-    print(f"  loop {points} points x {epochs} epochs: bare {r['bare_s']:.2f} s, "
-          f"learnai {r['learnai_s']:.2f} s", flush=True)
+    print(
+        f"  loop {points} points x {epochs} epochs: bare {r['bare_s']:.2f} s, "
+        f"learnai {r['learnai_s']:.2f} s",
+        flush=True,
+    )
     return r
 
 
@@ -215,8 +253,12 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="learnai speed and memory benchmark")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", nargs="*", default=[],
-                        help="parts to skip: naive, gif, metrics, loop, or a process name")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        help="parts to skip: naive, gif, metrics, loop, or a process name",
+    )
     parser.add_argument("--loop-points", type=int, default=100_000)
     parser.add_argument("--loop-epochs", type=int, default=50)
     args = parser.parse_args()
