@@ -217,3 +217,36 @@ def validate(cfg: Any) -> None:
     _check(
         cfg.trial.report_every >= 1, "trial.report_every", cfg.trial.report_every, "must be >= 1"
     )
+
+
+def validate_job(loader: Any, config: Any, overrides: list[str]) -> None:
+    """:func:`validate` the config that a sweep job with ``overrides`` will get.
+
+    Plain value overrides (``optimizer.lr=1``) are set on a copy of the composed config,
+    in microseconds; config group choices and ``+``/``~`` overrides compose it again
+    through Hydra (~0.2 s each), exactly as the launcher will.
+    """
+    import copy
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import Container, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    job = copy.deepcopy(config)
+    try:
+        for o in OverridesParser.create().parse_overrides(overrides):
+            key = o.get_key_element()
+            node = OmegaConf.select(job, key, default=None, throw_on_missing=False)
+            if (
+                o.is_add()
+                or o.is_delete()
+                or o.is_force_add()
+                or o.package is not None
+                or node is None
+                or isinstance(node, Container)
+            ):
+                raise LookupError(key)  # not a plain value: compose
+            OmegaConf.update(job, key, o.value(), merge=False)
+    except (LookupError, OmegaConfBaseException):
+        job = loader.load_sweep_config(config, list(overrides))
+    validate(job)

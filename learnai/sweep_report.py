@@ -21,6 +21,8 @@ TABLE_JSON = "children.json"
 COMPARISON = "comparison.png"
 SIDE_BY_SIDE = "side_by_side.gif"
 MAX_PANELS = 12  # more panels than this would make the side-by-side unreadable
+SIDE_BY_SIDE_FRAMES = 50
+SIDE_BY_SIDE_POINTS = 400
 
 
 @dataclass
@@ -166,7 +168,35 @@ def side_by_side(uri: str, children: list[Child], out: Path) -> None:
         return
     cols = min(len(panels), 3 if len(panels) > 4 else len(panels))
     rows = math.ceil(len(panels) / cols)
-    save_gif(render(panels, width=380 * cols, height=300 * rows, cols=cols), out / SIDE_BY_SIDE)
+    frames = render(
+        [_compact(p, SIDE_BY_SIDE_FRAMES) for p in panels],
+        width=340 * cols,
+        height=260 * rows,
+        cols=cols,
+    )
+    save_gif(frames, out / SIDE_BY_SIDE, fps=10)
+
+
+def _compact(panel: Any, frames: int) -> Any:
+    """Keep ``frames`` evenly spread frames (and the last) and fewer data points (already
+    a random sample): enough to compare runs, at a fraction of the drawing."""
+    import dataclasses
+
+    import numpy as np
+
+    n = len(panel.frame_epochs)
+    panel = dataclasses.replace(
+        panel, x=panel.x[:SIDE_BY_SIDE_POINTS], y=panel.y[:SIDE_BY_SIDE_POINTS]
+    )
+    if n <= frames:
+        return panel
+    keep = sorted({round(i) for i in np.linspace(0, n - 1, frames)})
+    return dataclasses.replace(
+        panel,
+        frames=panel.frames[keep],
+        frame_epochs=[panel.frame_epochs[i] for i in keep],
+        frame_losses=[panel.frame_losses[i] for i in keep],
+    )
 
 
 def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:

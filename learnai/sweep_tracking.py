@@ -45,7 +45,7 @@ def _validate_jobs(config: DictConfig, sweeper: str) -> None:
     run exists: grids job by job, Optuna at every bound and choice of its space."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from learnai.config import ConfigError, exit_with, validate
+    from learnai.config import ConfigError, exit_with, validate, validate_job
 
     loader = GlobalHydra.instance().config_loader()
     arguments = list(config.hydra.overrides.task)
@@ -55,16 +55,19 @@ def _validate_jobs(config: DictConfig, sweeper: str) -> None:
             from learnai.sweeper.optuna_impl import check_sweep
 
             check_sweep(config, loader, config.hydra.sweeper, arguments)
-        elif sweeper == "basic":
+        elif sweeper in ("basic", "grid"):
             from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
             from hydra.core.override_parser.overrides_parser import OverridesParser
 
             parsed = OverridesParser.create().parse_overrides(arguments)
             for batch in BasicSweeper.split_arguments(parsed, None):
                 for job in batch:
-                    validate(loader.load_sweep_config(config, list(job)))
+                    validate_job(loader, config, list(job))
     except ConfigError as err:
         exit_with(err)
+    except Exception as err:  # Hydra/OmegaConf: a job's overrides do not compose
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        exit_with(ConfigError(" | ".join(lines[:2]) or type(err).__name__))
 
 
 class SweepTracking(Callback):

@@ -66,6 +66,9 @@ def open_store(uri: str) -> MlflowClient:
         return _clients[uri]
     # Progress bars for local artifact copies only clutter the sweep's console output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow 3 sends usage telemetry from every logging call; off unless the user opts in
+    # (MLFLOW_DISABLE_TELEMETRY=false): it costs time and a tracker should not phone home.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow import MlflowClient
 
     db = sqlite_path(uri)

@@ -27,7 +27,7 @@ from hydra.utils import get_method
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from learnai.config import ConfigError, exit_with, validate
+from learnai.config import ConfigError, exit_with, validate_job
 from learnai.sweeper import search_space
 from learnai.sweeper.trial_link import LIVE_STUDIES, PRUNER_ATTR, pruner_config
 
@@ -64,10 +64,10 @@ def check_sweep(
         exit_with(ConfigError(f"invalid sweep param {err}"))
     base = [f"{k}={v}" for k, v in fixed.items()]
     try:
-        validate(loader.load_sweep_config(config, base))
+        validate_job(loader, config, base)
         for key, dist in space.items():
             for value in search_space.endpoints(dist):
-                validate(loader.load_sweep_config(config, [*base, f"{key}={value}"]))
+                validate_job(loader, config, [*base, f"{key}={value}"])
     except ConfigError as err:
         exit_with(ConfigError(f"{err} [from the sweep's search space]"))
     return space, fixed

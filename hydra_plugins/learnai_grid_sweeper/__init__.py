@@ -1,0 +1,1 @@
+"""learnai's grid sweeper for Hydra (``hydra/sweeper=grid``, learnai's default)."""
