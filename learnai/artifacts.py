@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from learnai.animation import MAX_SCATTER, Canvas, Panel, save_gif
-from learnai.data import Dataset
 from learnai.plots import loss_curve
-from learnai.train import History
+
+if TYPE_CHECKING:  # torch stays out of processes that only read artifacts (sweep reports)
+    from learnai.data import Dataset
+    from learnai.train import History
 
 CONFIG = "config.yaml"
 LOSS_CURVE = "loss_curve.png"

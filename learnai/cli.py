@@ -49,9 +49,7 @@ def main() -> None:
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _terminate)
     _entry()
-    # Not under coverage or a profiler, and no joblib/loky workers that a normal exit
-    # must shut down (os._exit would orphan them until their idle timeout).
-    if sys.gettrace() is None and sys.getprofile() is None and "joblib" not in sys.modules:
+    if sys.gettrace() is None and sys.getprofile() is None:  # not under coverage/profilers
         _exit_now()
 
 
@@ -65,6 +63,9 @@ def _exit_now() -> None:
     import logging
     import os
 
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    if loky is not None and getattr(loky, "_executor", None) is not None:
+        loky._executor.shutdown(wait=True)  # joblib's workers: stop them, don't orphan them
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

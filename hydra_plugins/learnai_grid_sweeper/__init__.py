@@ -1,1 +1,0 @@
-"""learnai's grid sweeper for Hydra (``hydra/sweeper=grid``, learnai's default)."""
