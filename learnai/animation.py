@@ -129,49 +129,44 @@ class Canvas:
         xy[:, 1] = self.base.height - np.clip(xy[:, 1], box.y0, box.y1)
         return xy.reshape(*curves.shape, 2)
 
-    def draw(self, curves: Sequence[np.ndarray | None], titles: Sequence[str]) -> Image.Image:
-        """One image: each panel's curve (None: none) and title over the background."""
+    def _paint(self, curves: Sequence[np.ndarray | None], titles: Sequence[str]) -> Image.Image:
+        """The background plus, per panel, a curve in pixels (None: none) and a title."""
         frame = self.base.copy()
         pen = ImageDraw.Draw(frame)
-        for i, (curve, title) in enumerate(zip(curves, titles, strict=True)):
-            _, box = self.mappings[i]
-            if curve is not None:
-                xy = self._pixels(i, np.asarray(curve)[None, :])[0]
+        for (_, box), xy, title in zip(self.mappings, curves, titles, strict=True):
+            if xy is not None:
                 pen.line([tuple(p) for p in xy.tolist()], fill=LINE, width=2)
-            pen.text(
-                (box.x0, self.base.height - box.y1 - 4),
-                title,
-                fill=TEXT,
-                font=self.font,
-                anchor="lb",
-            )
+            corner = (box.x0, self.base.height - box.y1 - 4)
+            pen.text(corner, title, fill=TEXT, font=self.font, anchor="lb")
         return frame
+
+    def draw(self, curves: Sequence[np.ndarray | None], titles: Sequence[str]) -> Image.Image:
+        """One image: each panel's curve in data coordinates (None: none) and title."""
+        pixels = [
+            None if c is None else self._pixels(i, np.asarray(c)[None, :])[0]
+            for i, c in enumerate(curves)
+        ]
+        return self._paint(pixels, titles)
 
     def frames(self) -> list[Image.Image]:
         """The animation; panels with fewer frames hold their last one."""
         pixels = [self._pixels(i, p.frames) for i, p in enumerate(self.panels)]
-        n_frames = max(len(p.frame_epochs) for p in self.panels)
         out = []
-        for f in range(n_frames):
-            frame = self.base.copy()
-            pen = ImageDraw.Draw(frame)
-            for panel, xy, (_, box) in zip(self.panels, pixels, self.mappings, strict=True):
+        for f in range(max(len(p.frame_epochs) for p in self.panels)):
+            curves, titles = [], []
+            for panel, xy in zip(self.panels, pixels, strict=True):
                 k = min(f, len(panel.frame_epochs) - 1)
-                if k < 0:
-                    continue
-                pen.line([tuple(p) for p in xy[k].tolist()], fill=LINE, width=2)
-                title = (f"{panel.label}  " if panel.label else "") + (
-                    f"epoch {panel.frame_epochs[k] + 1}/{panel.epochs}  "
-                    f"loss {panel.frame_losses[k]:.4g}"
+                curves.append(xy[k] if k >= 0 else None)
+                titles.append(
+                    (f"{panel.label}  " if panel.label else "")
+                    + (
+                        f"epoch {panel.frame_epochs[k] + 1}/{panel.epochs}  "
+                        f"loss {panel.frame_losses[k]:.4g}"
+                        if k >= 0
+                        else ""
+                    )
                 )
-                pen.text(
-                    (box.x0, self.base.height - box.y1 - 4),
-                    title,
-                    fill=TEXT,
-                    font=self.font,
-                    anchor="lb",
-                )
-            out.append(frame)
+            out.append(self._paint(curves, titles))
         return out
 
 
