@@ -301,22 +301,3 @@ class OptunaSweeperImpl:
         trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
         _tell(study, trial.number, state=TrialState.FAIL)
         return True
-
-
-def describe(study: optuna.Study) -> dict[str, Any]:
-    """Best trial and state counts, for the console and the parent run."""
-    counts: dict[str, int] = {}
-    for t in study.trials:
-        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
-    out: dict[str, Any] = {"study": study.study_name, "trials": len(study.trials), "states": counts}
-    try:
-        best = study.best_trial
-    except ValueError:
-        return out
-    out.update(
-        best_value=best.value,
-        best_params=best.params,
-        best_trial=best.number,
-        best_run_id=best.user_attrs.get("mlflow_run_id"),
-    )
-    return out

@@ -196,6 +196,25 @@ def trials_table(study: optuna.Study, path: Path) -> None:
             )
 
 
+def describe(study: optuna.Study) -> dict[str, Any]:
+    """Best trial and state counts, for the console and the parent run."""
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    out: dict[str, Any] = {"study": study.study_name, "trials": len(study.trials), "states": counts}
+    try:
+        best = study.best_trial
+    except ValueError:
+        return out
+    out.update(
+        best_value=best.value,
+        best_params=best.params,
+        best_trial=best.number,
+        best_run_id=best.user_attrs.get("mlflow_run_id"),
+    )
+    return out
+
+
 def report_study(
     study: optuna.Study,
     new_trials: list[FrozenTrial],
@@ -203,8 +222,6 @@ def report_study(
     storage_url: str | None,
 ) -> None:
     """Log the study's picture on the sweep's parent run and print its summary."""
-    from learnai.sweeper.optuna_impl import describe
-
     summary = describe(study)
     states = ", ".join(f"{n} {s}" for s, n in sorted(summary["states"].items()))
     log.info("study %r: %d trials (%s)", study.study_name, summary["trials"], states)
