@@ -250,4 +250,15 @@ def ui_command(uri: str) -> str:
     """The shell command that opens the MLflow UI on this store."""
     if uri.startswith(("http://", "https://")):
         return f"open {uri} in a browser"
-    return f"mlflow ui --backend-store-uri {mask_secrets(uri)}"
+    import sys
+
+    # The mlflow script next to this interpreter: works without activating the venv.
+    script = Path(sys.executable).parent / "mlflow"
+    if script.exists():
+        try:
+            command = str(script.relative_to(Path.cwd()))
+        except ValueError:
+            command = str(script)
+    else:
+        command = "mlflow"
+    return f"{command} ui --backend-store-uri {mask_secrets(uri)}"
