@@ -7,9 +7,7 @@ End-to-end tests launch the CLI in a subprocess whose working directory is the t
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,41 +18,13 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-# Generous: a tiny run takes ~10 s on two CPU cores, most of it importing torch and MLflow.
-TIMEOUT_S = 300
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    # A developer's shell must not change what the tests see: Hydra would print a full
-    # traceback, MLflow would follow another store.
-    for key in ("HYDRA_FULL_ERROR", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(key, None)
-    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    return env
+from sweep_helpers import run_learnai as _run_learnai
+from sweep_helpers import tracking_uri
 
 
 def run_learnai(cwd: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``python -m learnai <overrides>`` in ``cwd``; with ``check``, demand exit 0."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "learnai", *overrides],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"learnai {' '.join(overrides)} exited {proc.returncode}\n"
-            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-        )
-    return proc
-
-
-def tracking_uri(cwd: Path) -> str:
-    """The URI the default config resolves to when launched from ``cwd``."""
-    return f"sqlite:///{(cwd / 'mlruns' / 'mlflow.db').resolve()}"
+    return _run_learnai(cwd, *overrides, expect=0 if check else None)
 
 
 def mlflow_client(cwd: Path) -> MlflowClient:
