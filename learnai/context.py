@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PARENT_FILE = ".learnai_parent_run.json"
 
@@ -19,6 +20,13 @@ class JobContext:
     parallel_jobs: int = 1
     choices: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
+
+
+def sweep_dir_of(hydra: Any) -> Path:
+    """The multirun's sweep directory, absolute: ``hydra.sweep.dir`` is relative to the
+    launch directory. ``hydra`` is ``config.hydra`` or ``HydraConfig.get()``."""
+    path = Path(hydra.sweep.dir)
+    return path if path.is_absolute() else Path(hydra.runtime.cwd) / path
 
 
 def parent_file(sweep_dir: Path) -> Path:
@@ -45,9 +53,7 @@ def job_context() -> JobContext:
     )
     if hc.mode == RunMode.MULTIRUN:
         ctx.is_multirun = True
-        ctx.sweep_dir = Path(hc.sweep.dir)
-        if not ctx.sweep_dir.is_absolute():
-            ctx.sweep_dir = ctx.base_dir / ctx.sweep_dir
+        ctx.sweep_dir = sweep_dir_of(hc)
         marker = parent_file(ctx.sweep_dir)
         if marker.exists():
             ctx.parent_run_id = json.loads(marker.read_text())["run_id"]

@@ -17,7 +17,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from learnai.context import parent_file
+from learnai.context import parent_file, sweep_dir_of
 
 log = logging.getLogger("learnai")
 
@@ -93,9 +93,7 @@ class SweepTracking(Callback):
         sweeper = runtime.choices.get("hydra/sweeper", "basic")
         _validate_jobs(config, str(sweeper))
         base = Path(runtime.cwd)
-        self.sweep_dir = Path(config.hydra.sweep.dir)
-        if not self.sweep_dir.is_absolute():
-            self.sweep_dir = base / self.sweep_dir
+        self.sweep_dir = sweep_dir_of(config.hydra)
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self.uri = tracking.resolve_uri(config.tracking.uri, base)
         overrides = " ".join(config.hydra.overrides.task)

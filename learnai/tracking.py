@@ -151,10 +151,6 @@ class RunRecorder:
         run = client.create_run(experiment_id, tags=all_tags, run_name=run_name)
         return cls(client, run.info.run_id, flush_every_s)
 
-    @property
-    def experiment_id(self) -> str:
-        return self.client.get_run(self.run_id).info.experiment_id
-
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 

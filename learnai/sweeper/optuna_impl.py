@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from learnai.config import ConfigError, exit_with, validate_job
+from learnai.context import sweep_dir_of
 from learnai.sweeper import search_space
 from learnai.sweeper.trial_link import LIVE_STUDIES, PRUNER_ATTR, pruner_config
 
@@ -207,10 +208,7 @@ class OptunaSweeperImpl:
             self.config, self.hydra_context.config_loader, self, list(arguments)
         )
         study = self._create_study(space)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        if not sweep_dir.is_absolute():
-            sweep_dir = Path(self.config.hydra.runtime.cwd) / sweep_dir
-        parent = sweep_tracking.current_parent(sweep_dir)
+        parent = sweep_tracking.current_parent(sweep_dir_of(self.config.hydra))
         first = len(study.trials)
         log.info(
             "study %r: %d trials so far, running %d more (%s, %s)",

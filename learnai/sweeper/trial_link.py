@@ -31,8 +31,8 @@ def _load_study(name: str, storage: str | None) -> optuna.Study | None:
     if storage is None:
         return LIVE_STUDIES.get(name)
     rdb = open_optuna_storage(storage)
-    study = optuna.load_study(study_name=name, storage=rdb)
-    pruner_cfg = study.user_attrs.get(PRUNER_ATTR)
+    study_id = rdb.get_study_id_from_name(name)
+    pruner_cfg = rdb.get_study_user_attrs(study_id).get(PRUNER_ATTR)
     pruner = instantiate(pruner_cfg) if pruner_cfg else optuna.pruners.NopPruner()
     return optuna.load_study(study_name=name, storage=rdb, pruner=pruner)
 
