@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learnai.config import validate
+from learnai.config import ConfigError, validate
 from learnai.context import JobContext, job_context
 
 if TYPE_CHECKING:
@@ -66,6 +66,12 @@ def run(cfg: DictConfig) -> Result:
     from learnai.device import resolve_device, set_threads
 
     ctx = job_context()
+    _exit_on_sigterm()
+    if ctx.is_multirun and not cfg.tracking.parent_run_id:
+        raise ConfigError(
+            "this multirun job has no parent run (tracking.parent_run_id is not set): start "
+            "sweeps with `python -m learnai -m ...`, or pass tracking.parent_run_id=RUN_ID"
+        )
     device = resolve_device(cfg.trainer.device)
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs)
     torch.manual_seed(cfg.trainer.seed)
@@ -82,13 +88,13 @@ def run(cfg: DictConfig) -> Result:
         cfg.tracking.experiment,
         run_name=cfg.tracking.run_name,
         tags=_start_tags(ctx, cfg),
-        parent_run_id=ctx.parent_run_id,
+        parent_run_id=cfg.tracking.parent_run_id,
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
     )
-    if link is not None:
-        link.attach(recorder.run_id)
     try:
+        if link is not None:
+            link.attach(recorder.run_id)
         result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, link)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
@@ -101,6 +107,19 @@ def run(cfg: DictConfig) -> Result:
         link.finish(result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
     return result
+
+
+def _exit_on_sigterm() -> None:
+    """A job in a worker process (joblib, submitit) gets the scheduler's SIGTERM too:
+    unwind like Ctrl-C so its run ends KILLED instead of staying RUNNING."""
+    import signal
+    import sys
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _trial_link(cfg: DictConfig) -> Any:
@@ -117,9 +136,10 @@ def _start_tags(ctx: JobContext, cfg: DictConfig) -> dict[str, str]:
     from learnai import tracking
 
     tags = {f"choice.{k}": str(v) for k, v in ctx.choices.items()}
-    overrides = [o for o in ctx.overrides if not o.startswith("trial.")]  # sweeper plumbing
+    plumbing = ("trial.", "tracking.parent_run_id=")  # how the job reached its sweep
+    overrides = [o for o in ctx.overrides if not o.startswith(plumbing)]
     if overrides:
-        tags["overrides"] = tracking.mask_secrets(" ".join(overrides))
+        tags["overrides"] = tracking.limit_tag(tracking.mask_overrides(overrides))
     if cfg.trial.study is not None:
         tags["optuna.study"] = cfg.trial.study
         tags["optuna.trial"] = str(cfg.trial.number)
