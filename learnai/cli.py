@@ -66,9 +66,11 @@ def _status(exc: BaseException | None) -> str:
 def main() -> None:
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _terminate)
+    from learnai import redaction
     from learnai.sweep import invocation
 
     argv = sys.argv[1:]
+    redaction.guard(argv)  # a password given on the command line is never printed
     inv = invocation.parse(argv)
     wants_sweep = inv is not None and not inv.informational
     if wants_sweep and (inv.multirun or any(o.startswith("hydra.mode=") for o in inv.overrides)):

@@ -67,6 +67,7 @@ def run(cfg: DictConfig) -> Result:
 
     ctx = job_context()
     _exit_on_sigterm()
+    _guard_secrets(cfg)
     if ctx.is_multirun and not cfg.tracking.parent_run_id:
         raise ConfigError(
             "this multirun job has no parent run (tracking.parent_run_id is not set): start "
@@ -107,6 +108,18 @@ def run(cfg: DictConfig) -> Result:
         link.finish(result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
     return result
+
+
+def _guard_secrets(cfg: DictConfig) -> None:
+    """Passwords in this job's stores never reach its console or logs."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from learnai import redaction
+
+    values = redaction.config_strings(cfg)
+    if HydraConfig.initialized():
+        values += redaction.config_strings(HydraConfig.get().sweeper)
+    redaction.guard(values)
 
 
 def _exit_on_sigterm() -> None:

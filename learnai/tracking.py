@@ -170,7 +170,8 @@ def _check_parent(client: MlflowClient, parent_run_id: str) -> None:
         parent = client.get_run(parent_run_id)
     except Exception as err:
         raise ParentRunError(
-            f"the sweep's parent run {parent_run_id} is not in this store ({err.__class__.__name__})"
+            f"the sweep's parent run {parent_run_id} is not in this store "
+            f"({err.__class__.__name__})"
         ) from err
     if parent.info.status != "RUNNING":
         raise ParentRunError(

@@ -126,11 +126,12 @@ class Sweep:
         """
         from hydra.core.global_hydra import GlobalHydra
 
-        from learnai import tracking
+        from learnai import redaction, tracking
 
         try:
             try:
                 cfg, loader = _compose(inv, config_dir)
+                redaction.guard(redaction.config_strings(cfg))
                 multirun = inv.multirun or str(cfg.hydra.mode).endswith("MULTIRUN")
                 if not multirun:
                     return None

@@ -28,7 +28,6 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from learnai.config import ConfigError, exit_with, validate_job
-from learnai.context import sweep_dir_of
 from learnai.sweeper import search_space
 from learnai.sweeper.trial_link import LIVE_STUDIES, PRUNER_ATTR, pruner_config
 
