@@ -60,7 +60,7 @@ def test_two_sweeps_sharing_a_sweep_dir_keep_their_own_children(tmp_path: Path) 
     args = ("-m", "optimizer.lr=0.01,0.02", "hydra.sweep.dir=shared", "tracking.experiment=twin")
     procs = [_popen(tmp_path, *args, *TINY) for _ in range(2)]
     for proc in procs:
-        out, err = proc.communicate(timeout=300)
+        _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
     client = mlflow_client(tmp_path)
     parents = parent_runs(client, "twin")
