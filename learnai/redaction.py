@@ -29,11 +29,13 @@ def passwords_in(values: Iterable[Any]) -> set[str]:
 
 
 def _forms(secret: str) -> set[str]:
-    """The secret as it may be printed: plain, Hydra-escaped, URL-quoted."""
+    """The secret as it may be printed: plain, Hydra-escaped, URL-quoted, and each of
+    those inside a Python repr (a list of overrides prints its backslashes doubled)."""
     from urllib.parse import quote
 
     escaped = re.sub(r"([\\()\[\]{}:=, '\"])", r"\\\1", secret)
-    return {secret, escaped, quote(secret, safe="")}
+    forms = {secret, escaped, quote(secret, safe="")}
+    return forms | {f.replace("\\", "\\\\") for f in forms}
 
 
 def scrub(text: str) -> str:
