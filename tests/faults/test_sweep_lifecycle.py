@@ -223,3 +223,21 @@ def test_after_sigkill_the_next_command_reaps_the_dead_run(tmp_path: Path) -> No
     proc = run_learnai(tmp_path, "tracking.experiment=reap", *TINY)
     assert "left RUNNING by a process that is gone" in proc.stderr + proc.stdout
     assert client.get_run(dead.info.run_id).info.status == "KILLED"
+
+
+def test_a_failing_grid_job_ends_the_parent_failed(tmp_path: Path) -> None:
+    proc = run_learnai(
+        tmp_path,
+        "-m",
+        "trainer.device=cpu,cuda",  # no CUDA here: the second job raises
+        "tracking.experiment=broken",
+        *[a for a in TINY if not a.startswith("trainer.device")],
+        expect=None,
+    )
+    assert proc.returncode != 0
+    client = mlflow_client(tmp_path)
+    (parent,) = parent_runs(client, "broken")
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["sweep.state"] == "failed"
+    children = child_runs(client, "broken", parent.info.run_id)
+    assert sorted(c.info.status for c in children) == ["FINISHED"]  # the cuda job made no run
