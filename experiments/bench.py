@@ -75,6 +75,20 @@ def run_process(args: list[str]) -> tuple[float, float]:
         return seconds, usage.ru_maxrss / 1024
 
 
+def _wrapped(args: list[str], os_exit: bool = False, skip_check: bool = False) -> str:
+    """``python -c`` source running ``learnai <args>`` with a removed shortcut put back."""
+    lines = ["import os, sys", f"sys.argv = ['learnai', *{args!r}]"]
+    if skip_check:
+        lines += [
+            "from hydra._internal.core_plugins.basic_sweeper import BasicSweeper",
+            "BasicSweeper.validate_batch_is_legal = lambda self, batch: None",
+        ]
+    lines += ["from learnai.cli import main", "main()"]
+    if os_exit:
+        lines += ["sys.stdout.flush(); sys.stderr.flush(); os._exit(0)"]
+    return "\n".join(lines)
+
+
 def median_of(repeats: int, fn: Callable[[], float]) -> tuple[float, list[float]]:
     values = [fn() for _ in range(repeats)]
     return statistics.median(values), values
@@ -104,6 +118,10 @@ def bench_processes(repeats: int, skip: set[str]) -> dict:
         "help": ["-m", "learnai", "--help"],
         "config_error": ["-m", "learnai", "optimizer.lr=0"],
         "single_run": ["-m", "learnai", "trainer.progress=false"],
+        # What two removed shortcuts bought, measured on today's code (never in the
+        # package): skipping interpreter teardown, and Hydra's per-job config check.
+        "single_run_os_exit": ["-c", _wrapped(["trainer.progress=false"], os_exit=True)],
+        "learnai_sweep_no_check": ["-c", _wrapped(SWEEP, skip_check=True)],
     }
     out = {}
     for name, args in cases.items():
@@ -242,23 +260,40 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
     p = results.get("processes", {})
     rows = []
 
-    def ratio(a: str, b: str) -> float | None:
-        return p[a]["seconds"] / p[b]["seconds"] if a in p and b in p else None
+    def ratio(a: str, b: str) -> tuple[float, float, float] | None:
+        """(median ratio, best, worst) over the runs, paired in the order they ran."""
+        if a not in p or b not in p:
+            return None
+        pairs = [x / y for x, y in zip(p[a]["runs"], p[b]["runs"], strict=False)]
+        return p[a]["seconds"] / p[b]["seconds"], min(pairs), max(pairs)
 
     def add(what: str, value: str, target: str, ok: bool | None) -> None:
         rows.append((what, value, target, "-" if ok is None else ("yes" if ok else "NO")))
+
+    def add_ratio(what: str, r: tuple[float, float, float], target: str, at_most: float) -> None:
+        """A target met by the median but not by every run is "not reliably" met."""
+        median, lo, hi = r
+        if at_most > 0:
+            ok = "yes" if hi <= at_most else ("not reliably" if median <= at_most else "NO")
+        else:
+            ok = "yes" if lo >= -at_most else ("not reliably" if median >= -at_most else "NO")
+        rows.append((what, f"{median:.2f}x ({lo:.2f}-{hi:.2f})", target, ok))
 
     for name in ("bare", "naive", "learnai_sweep", "learnai_sweep_joblib"):
         if name in p:
             add(f"{name} (s)", f"{p[name]['seconds']:.2f}", "", None)
     if (r := ratio("learnai_sweep", "naive")) is not None:
-        add("sweep / naive tracked", f"{r:.2f}x", "<= 0.2x", r <= 0.2)
+        add_ratio("sweep / naive tracked", r, "<= 0.15x", 0.15)
     if (r := ratio("learnai_sweep", "bare")) is not None:
-        add("sweep / bare training", f"{r:.2f}x", "<= 2.5x (aim 1.5x)", r <= 2.5)
+        add_ratio("sweep / bare training", r, "<= 2.0x (aim 1.5x)", 2.0)
     if (r := ratio("learnai_sweep", "learnai_sweep_joblib")) is not None:
-        add("joblib n_jobs=2, 8 jobs", f"{r:.2f}x", ">= 1.6x", r >= 1.6)
+        add_ratio("joblib n_jobs=2, 8 jobs", r, ">= 1.5x", -1.5)
     if (r := ratio("learnai_sweep24", "learnai_sweep24_joblib")) is not None:
-        add("joblib n_jobs=2, 24 jobs", f"{r:.2f}x", ">= 1.6x", r >= 1.6)
+        add_ratio("joblib n_jobs=2, 24 jobs", r, ">= 1.5x", -1.5)
+    if (r := ratio("single_run", "single_run_os_exit")) is not None:
+        add("normal exit / os._exit (removed)", f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})", "", None)
+    if (r := ratio("learnai_sweep", "learnai_sweep_no_check")) is not None:
+        add("with / without Hydra's job check", f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})", "", None)
     if "gif" in results:
         g = results["gif"]["speedup"]
         add("GIF vs FuncAnimation", f"{g:.1f}x faster", ">= 10x", g >= 10)
@@ -268,7 +303,7 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
     for name, label in (("help", "--help"), ("config_error", "config error")):
         if name in p:
             s = p[name]["seconds"]
-            add(f"{label} (s)", f"{s:.2f}", "<= 1 s", s <= 1.0)
+            add(f"{label} (s)", f"{s:.2f}", "<= 0.5 s", s <= 0.5)
     if "loop" in results:
         r = results["loop"]["ratio"]
         add("loop / bare loop (100k pts)", f"{r:.2f}x", "<= 1.1x", r <= 1.1)
@@ -308,6 +343,11 @@ def main() -> None:
     print(f"\n{'measure':{width}s}  {'value':>16s}  {'target':>18s}  met")
     for what, value, target, ok in rows:
         print(f"{what:{width}s}  {value:>16s}  {target:>18s}  {ok}")
+    print(
+        "\nnote: not equal work on the lr=1 jobs. learnai stops a diverged run at the epoch"
+        "\nit blows up (and draws its frames up to there); both baselines train and draw all"
+        "\n200 epochs of it. Half of the 8-job sweep is lr=1."
+    )
     print(f"\nwritten: {RESULTS / 'bench.json'}")
 
 

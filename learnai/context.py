@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+PARENT_ENV = "LEARNAI_PARENT_RUN_ID"  # hydra.job.env_set key: see learnai.sweep.lifecycle
+
 
 @dataclass
 class JobContext:
     base_dir: Path  # where the user launched the command: relative stores live here
     is_multirun: bool = False
     sweep_dir: Path | None = None
+    parent_run_id: str | None = None  # handed to each job by learnai's entry point
     parallel_jobs: int = 1
     choices: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
@@ -57,5 +60,6 @@ def job_context() -> JobContext:
     if hc.mode == RunMode.MULTIRUN:
         ctx.is_multirun = True
         ctx.sweep_dir = sweep_dir_of(hc)
+        ctx.parent_run_id = hc.job.env_set.get(PARENT_ENV)
         ctx.parallel_jobs = effective_jobs(hc.launcher.get("n_jobs"))
     return ctx

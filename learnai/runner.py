@@ -68,7 +68,8 @@ def run(cfg: DictConfig) -> Result:
     ctx = job_context()
     _exit_on_sigterm()
     _guard_secrets(cfg)
-    if ctx.is_multirun and not cfg.tracking.parent_run_id:
+    parent_run_id = cfg.tracking.parent_run_id or ctx.parent_run_id
+    if ctx.is_multirun and not parent_run_id:
         raise ConfigError(
             "this multirun job has no parent run (tracking.parent_run_id is not set): start "
             "sweeps with `python -m learnai -m ...`, or pass tracking.parent_run_id=RUN_ID"
@@ -89,7 +90,7 @@ def run(cfg: DictConfig) -> Result:
         cfg.tracking.experiment,
         run_name=cfg.tracking.run_name,
         tags=_start_tags(ctx, cfg),
-        parent_run_id=cfg.tracking.parent_run_id,
+        parent_run_id=parent_run_id,
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
     )
@@ -149,7 +150,7 @@ def _start_tags(ctx: JobContext, cfg: DictConfig) -> dict[str, str]:
     from learnai import tracking
 
     tags = {f"choice.{k}": str(v) for k, v in ctx.choices.items()}
-    plumbing = ("trial.", "tracking.parent_run_id=")  # how the job reached its sweep
+    plumbing = ("trial.",)  # how the job reached its trial
     overrides = [o for o in ctx.overrides if not o.startswith(plumbing)]
     if overrides:
         tags["overrides"] = tracking.limit_tag(tracking.mask_overrides(overrides))

@@ -4,10 +4,11 @@ Work a sweep cannot do without does not belong in a Hydra callback (Hydra turns 
 callback's exception into a warning and goes on). So before ``hydra.main`` launches any
 job, the entry point composes the sweep's config, validates the base config and every
 job (grid) or every bound of the search space (Optuna), creates the parent run, and hands
-its id to every job as the override ``tracking.parent_run_id=<id>``: it travels inside
-each job's own config, to any launcher and any machine. After Hydra returns or raises,
-:meth:`Sweep.finish` ends children left RUNNING, writes the report and ends the parent
-FINISHED, FAILED or KILLED.
+its id to every job in its Hydra config (``hydra.job.env_set.LEARNAI_PARENT_RUN_ID``,
+which Hydra sets in the job's environment while it runs): it travels inside each job's
+own config, to any launcher and any machine, without showing up among its overrides.
+After Hydra returns or raises, :meth:`Sweep.finish` ends children left RUNNING, writes
+the report and ends the parent FINISHED, FAILED or KILLED.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from learnai.config import ConfigError, exit_with, validate, validate_job
+from learnai.context import PARENT_ENV
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("learnai")
 
-PARENT_KEY = "tracking.parent_run_id"
+PARENT_KEY = "tracking.parent_run_id"  # the user's way to join an existing parent
 
 
 def _is_sweep(override: Any) -> bool:
@@ -173,7 +175,7 @@ class Sweep:
         """Overrides added to every job: how each job finds its parent, on any machine."""
         if self.recorder is None:
             return []  # the user's own tracking.parent_run_id override already travels
-        return [f"{PARENT_KEY}={self.parent_run_id}"]
+        return [f"++hydra.job.env_set.{PARENT_ENV}={self.parent_run_id}"]
 
     def finish(self, status: str) -> None:
         """End what the sweep left open and report; never raises (a sweep is ending)."""
