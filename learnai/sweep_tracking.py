@@ -56,9 +56,7 @@ def _validate_jobs(config: DictConfig, sweeper: str) -> None:
     try:
         validate(config)
         if sweeper == "optuna":
-            from learnai.sweeper.optuna_impl import check_sweep
-
-            check_sweep(config, loader, config.hydra.sweeper, arguments)
+            _check_optuna_space(loader, config, arguments)
         elif sweeper == "basic":
             from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
             from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -76,6 +74,30 @@ def _validate_jobs(config: DictConfig, sweeper: str) -> None:
     except Exception as err:  # Hydra/OmegaConf: a job's overrides do not compose
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         exit_with(ConfigError(" | ".join(lines[:2]) or type(err).__name__))
+
+
+def _check_optuna_space(loader: Any, config: DictConfig, arguments: list[str]) -> None:
+    """Validate learnai's config at every bound and choice of the Optuna search space."""
+    from hydra_plugins.learnai_optuna_sweeper.search_space import (
+        SearchSpaceError,
+        endpoints,
+        parse,
+    )
+    from learnai.config import ConfigError, validate_job
+
+    params = [f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()]
+    try:
+        space, fixed = parse(params + arguments)
+    except SearchSpaceError as err:
+        raise ConfigError(f"invalid sweep param {err}") from err
+    base = [f"{k}={v}" for k, v in fixed.items()]
+    try:
+        validate_job(loader, config, base)
+        for key, dist in space.items():
+            for value in endpoints(dist):
+                validate_job(loader, config, [*base, f"{key}={value}"])
+    except ConfigError as err:
+        raise ConfigError(f"{err} [from the sweep's search space]") from err
 
 
 class SweepTracking(Callback):
