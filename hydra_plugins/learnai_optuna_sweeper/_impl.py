@@ -198,17 +198,21 @@ class OptunaSweeperImpl:
         storage = open_optuna_storage(url)  # creates a fresh SQLite file's schema, locked
         if self.heartbeat_interval is None:
             return storage
-        retry = None
-        if self.max_retry is not None:
-            retry = optuna.storages.RetryFailedTrialCallback(max_retry=self.max_retry)
         kwargs: dict[str, Any] = {}
+        if self.max_retry is not None:
+            # Optuna 4.9 renamed RetryFailedTrialCallback / failed_trial_callback.
+            if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)
+                kwargs["heartbeat_stale_trial_callback"] = retry
+            else:
+                retry = optuna.storages.RetryFailedTrialCallback(max_retry=self.max_retry)
+                kwargs["failed_trial_callback"] = retry
         if url.startswith("sqlite:"):
             kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
         return optuna.storages.RDBStorage(
             url,
             heartbeat_interval=self.heartbeat_interval,
             grace_period=self.grace_period,
-            failed_trial_callback=retry,
             **kwargs,
         )
 

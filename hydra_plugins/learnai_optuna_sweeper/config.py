@@ -185,8 +185,10 @@ class OptunaSweeperConf:
     n_jobs: int = 2  # trials launched per batch
     # Stop and re-raise a job's error when a batch's failed fraction exceeds this.
     max_failure_rate: float = 0.0
-    search_space: dict[str, Any] | None = None  # deprecated: use params
-    params: dict[str, str] | None = None
+    # Typed Any, not Optional[Dict]: OmegaConf cannot merge a command line's dict into a
+    # None-valued Dict node ("hydra.sweeper.params={x: ...}" would not compose).
+    search_space: Any = None  # deprecated: write params
+    params: Any = None  # {key: sweep}, e.g. {x: "interval(0, 1)"}
     custom_search_space: str | None = None  # "module.fn", called as fn(cfg, trial)
     # --- extras (defaults keep the published plugin's behaviour) ---
     pruner: Any = MISSING  # hydra/sweeper/pruner; jobs reach it through current_trial()

@@ -17,8 +17,9 @@ TIMEOUT_S = 300
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("HYDRA_FULL_ERROR", None)
-    # A DeprecationWarning from the sweeper or the trial API fails the sweep.
-    env["PYTHONWARNINGS"] = "error::DeprecationWarning"
+    # A DeprecationWarning or FutureWarning (Optuna's kind) from the sweeper or the trial
+    # API fails the sweep.
+    env["PYTHONWARNINGS"] = "error::DeprecationWarning,error::FutureWarning"
     return env
 
 
