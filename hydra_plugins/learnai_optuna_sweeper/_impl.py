@@ -370,15 +370,11 @@ class OptunaSweeperImpl:
             study.tell(trial, state=TrialState.PRUNED)
             return None
         except Exception as err:
-            log.warning("Failed experiment: %s", err)
-            study.tell(trial, state=TrialState.FAIL)
-            return err
+            return _fail(study, trial, err)
         try:
             values = _values(value, n_objectives)
         except ValueError as err:
-            log.warning("Failed experiment: %s", err)
-            study.tell(trial, state=TrialState.FAIL)
-            return err
+            return _fail(study, trial, err)
         if self.non_finite == "prune" and not all(math.isfinite(v) for v in values):
             study.tell(trial, state=TrialState.PRUNED)
             return None
@@ -386,6 +382,16 @@ class OptunaSweeperImpl:
             warnings.simplefilter("ignore", UserWarning)  # "nan is not acceptable": FAIL
             study.tell(trial, values)
         return None
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, err: Exception) -> Exception:
+    """Tell FAIL, keeping the error on the trial (user attr ``error``) for later reading."""
+    from optuna.trial import TrialState
+
+    log.warning("Failed experiment: %s", err)
+    trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
+    study.tell(trial, state=TrialState.FAIL)
+    return err
 
 
 def _values(value: Any, n_objectives: int) -> list[float]:

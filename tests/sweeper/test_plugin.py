@@ -16,6 +16,9 @@ from hydra import compose, initialize_config_dir
 
 from hydra_plugins.learnai_optuna_sweeper import factory
 
+# pyproject ignores DeprecationWarning; the sweeper and its API must not raise any.
+pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
+
 TARGET = "hydra_plugins.learnai_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 FACTORY_LOG = "hydra_plugins.learnai_optuna_sweeper.factory"
 

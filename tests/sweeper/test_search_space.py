@@ -21,6 +21,9 @@ from hydra_plugins.learnai_optuna_sweeper.search_space import (
     parse,
 )
 
+# pyproject ignores DeprecationWarning; the sweeper and its API must not raise any.
+pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
+
 
 def dist_of(override: str):
     space, fixed = parse([override])
