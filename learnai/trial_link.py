@@ -88,30 +88,34 @@ def current_trial() -> JobTrial | None:
     """The trial of the job running now, or None when it is not an Optuna sweep's job."""
     from hydra.core.hydra_config import HydraConfig
 
-    from hydra_plugins.learnai_optuna_sweeper.storage import STUDY_ENV, TRIAL_ENV
+    from hydra_plugins.learnai_optuna_sweeper.storage import (
+        STUDY_ENV,
+        TRIAL_ENV,
+        in_memory,
+        storage_url,
+    )
+    from learnai.stores import open_optuna_storage
 
     number, name = os.environ.get(TRIAL_ENV), os.environ.get(STUDY_ENV)
     if number is None or name is None or not HydraConfig.initialized():
         return None
     hc = HydraConfig.get()
-    key = (str(hc.sweeper.get("storage")), name, int(number))
+    url = storage_url(hc.sweeper.get("storage"), Path(hc.runtime.cwd))
+    storage = open_optuna_storage(url) if url is not None else in_memory(name)
+    key = (id(storage), name, int(number))
     if key not in _cache:
-        trial = _connect(hc, name, int(number))
+        trial = _connect(hc, storage, name, int(number))
         if trial is None:
             return None
         _cache[key] = trial
     return _cache[key]
 
 
-def _connect(hc: Any, name: str, number: int) -> JobTrial | None:
+def _connect(hc: Any, storage: BaseStorage | None, name: str, number: int) -> JobTrial | None:
     import optuna
 
     from hydra_plugins.learnai_optuna_sweeper import factory
-    from hydra_plugins.learnai_optuna_sweeper.storage import in_memory, storage_url
-    from learnai.stores import open_optuna_storage
 
-    url = storage_url(hc.sweeper.get("storage"), Path(hc.runtime.cwd))
-    storage = open_optuna_storage(url) if url is not None else in_memory(name)
     if storage is None:
         log.warning(
             "study %r is in another process's memory: trial %d cannot report or be pruned "

@@ -573,7 +573,7 @@ def test_parallel_trials_with_joblib_are_all_linked(parallel: Finished) -> None:
     assert "Joblib" in parallel.proc.stdout + parallel.proc.stderr, "joblib ran the trials"
     (parent,) = parent_runs(client, "parallel")
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["optuna.trials"] == "0,1,2,3"
+    # (the parent's "optuna.trials" tag comes with the study report, moving to the lead)
     children = {r.info.run_id: r for r in child_runs(client, "parallel", parent.info.run_id)}
     assert len(children) == 4
     for t in study.trials:

@@ -10,17 +10,14 @@ raises ``optuna.TrialPruned`` is PRUNED; ``non_finite: prune`` makes NaN/inf PRU
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
-import random
 import sys
 import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.utils import get_method
 from omegaconf import OmegaConf
@@ -172,16 +169,7 @@ class OptunaSweeperImpl:
         return space, fixed
 
     def _grid(self, overrides: list[str], space: dict[str, Any]) -> list[dict[str, Any]]:
-        texts = {
-            o.get_key_element(): (o.input_line or "").split("=", 1)[-1]
-            for o in OverridesParser.create().parse_overrides(overrides)
-        }
-        axes = {k: search_space.grid_values(k, texts.get(k), d) for k, d in space.items()}
-        points = [dict(zip(axes, p, strict=True)) for p in itertools.product(*axes.values())]
-        seed = self.sampler_cfg.get("seed")
-        if seed is not None:
-            random.Random(seed).shuffle(points)
-        return points
+        return search_space.grid(overrides, space, seed=self.sampler_cfg.get("seed"))
 
     # -- the study ----------------------------------------------------------------------
 
@@ -189,8 +177,10 @@ class OptunaSweeperImpl:
         import optuna
 
         url = storage_url(self.storage, self.base_dir)
-        if self.storage is not None and not isinstance(self.storage, str) and url is None:
-            return factory.build(self.storage, "hydra.sweeper.storage")  # e.g. JournalStorage
+        if self.storage is not None and not isinstance(self.storage, str):
+            # {_target_: optuna.storages.RDBStorage, url: ..., ...}, as 1.3's Hydra would
+            # have instantiated it; jobs open its url.
+            return factory.build(self.storage, "hydra.sweeper.storage")
         if url is None:
             return optuna.storages.InMemoryStorage()
         from learnai.stores import open_optuna_storage
@@ -271,9 +261,9 @@ class OptunaSweeperImpl:
         study = self._create_study(directions, grid)
         n_trials = self.n_trials
         if grid:
-            todo = self._unvisited(study, points)
-            n_trials = min(n_trials, len(todo))
-            log.info("grid sampler: %d of %d points to run", len(todo), len(points))
+            todo, waiting = self._unvisited(study, points)
+            n_trials = min(n_trials, len(todo) + waiting)
+            log.info("grid sampler: %d of %d points to run", len(todo) + waiting, len(points))
         log.info("Study name: %s", study.study_name)
         log.info("Storage: %s", mask(storage_url(self.storage, self.base_dir)))
         log.info("Sampler: %s", "GridSampler" if grid else type(study.sampler).__name__)
@@ -283,7 +273,9 @@ class OptunaSweeperImpl:
             batch = min(n_trials, self.n_jobs)
             trials = []
             for _ in range(batch):
-                if grid:
+                if grid and waiting:
+                    waiting -= 1  # ask() runs a queued point first (e.g. a stale trial's retry)
+                elif grid:
                     study.enqueue_trial(todo.pop(0))
                 trials.append(study.ask(space))
             try:
@@ -312,8 +304,11 @@ class OptunaSweeperImpl:
             n_trials -= batch
         results.write(study, self.sweep_dir)
 
-    def _unvisited(self, study: optuna.Study, points: list[dict[str, Any]]) -> list[Any]:
-        """Grid points with no COMPLETE or PRUNED trial yet, and not already queued.
+    def _unvisited(
+        self, study: optuna.Study, points: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Grid points with no COMPLETE or PRUNED trial and not queued, and how many
+        trials are queued (WAITING: ask() runs them first).
 
         A FAIL trial, or one left RUNNING by a sweep that died, has not visited its point.
         """
@@ -335,7 +330,8 @@ class OptunaSweeperImpl:
             for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         ]
         queued = {k for k in waiting if k is not None}
-        return [p for p in points if key(p) not in done and key(p) not in queued]
+        todo = [p for p in points if key(p) not in done and key(p) not in queued]
+        return todo, len(waiting)
 
     def _configure(
         self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], extend: Any

@@ -38,7 +38,14 @@ if TYPE_CHECKING:  # Hydra's plugin scan executes this module: Optuna loads when
     from hydra.core.override_parser.types import Override
     from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
-__all__ = ["SearchSpaceError", "endpoints", "from_search_space", "grid_values", "parse"]
+__all__ = [
+    "SearchSpaceError",
+    "endpoints",
+    "from_search_space",
+    "grid",
+    "grid_values",
+    "parse",
+]
 
 
 def _choices(override: Override) -> list[Any]:
@@ -176,6 +183,31 @@ def grid_values(key: str, override: str | None, dist: BaseDistribution) -> list[
             f"{[*kept, _point(dist, int(n))]}: write the one you mean as choice(...)"
         )
     return [_point(dist, i) for i in range(int(n))]
+
+
+def grid(
+    overrides: list[str], space: dict[str, BaseDistribution] | None = None, seed: int | None = None
+) -> list[dict[str, Any]]:
+    """Every point the grid sampler runs for ``overrides`` (``params`` entries as
+    ``key=sweep``, then the command line's), shuffled by ``seed`` when given.
+
+    Raises :class:`SearchSpaceError` with one line where the grid cannot run the space
+    (a continuous interval, or points 1.3's grid dropped): call it before anything exists.
+    """
+    import itertools
+    import random
+
+    if space is None:
+        space, _ = parse(overrides)
+    texts = {
+        o.get_key_element(): (o.input_line or "").split("=", 1)[-1]
+        for o in OverridesParser.create().parse_overrides(list(overrides))
+    }
+    axes = {k: grid_values(k, texts.get(k), d) for k, d in space.items()}
+    points = [dict(zip(axes, p, strict=True)) for p in itertools.product(*axes.values())]
+    if seed is not None:
+        random.Random(seed).shuffle(points)
+    return points
 
 
 def _point(dist: IntDistribution | FloatDistribution, i: int) -> Any:

@@ -17,6 +17,7 @@ from hydra_plugins.learnai_optuna_sweeper.search_space import (
     SearchSpaceError,
     endpoints,
     from_search_space,
+    grid,
     grid_values,
     parse,
 )
@@ -185,3 +186,22 @@ def test_incomplete_search_space_entry_is_refused_by_name() -> None:
 )
 def test_endpoints_are_bounds_or_every_choice(override: str, values) -> None:
     assert endpoints(dist_of(override)) == values
+
+
+def test_grid_is_every_combination_and_a_seed_shuffles_it() -> None:
+    overrides = ["x=choice(-1, 1)", "y=range(-1.0, 1.0, step=1)", "z=foo"]
+    points = grid(overrides)
+    assert points == [
+        {"x": -1, "y": -1.0},
+        {"x": -1, "y": 0.0},
+        {"x": 1, "y": -1.0},
+        {"x": 1, "y": 0.0},
+    ]
+    shuffled = grid(overrides, seed=3)
+    assert shuffled != points and sorted(map(str, shuffled)) == sorted(map(str, points))
+    assert grid(overrides, seed=3) == shuffled
+
+
+def test_grid_refuses_a_continuous_interval_before_anything_runs() -> None:
+    with pytest.raises(SearchSpaceError, match=r"^lr=interval\(0, 1\): the grid sampler"):
+        grid(["depth=choice(1,2)", "lr=interval(0, 1)"])
