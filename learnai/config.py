@@ -86,6 +86,8 @@ class TrainerConfig:
     # Torch CPU threads per process; 0 = all cores shared among parallel jobs.
     num_threads: int = 0
     progress: bool = True
+    # In an Optuna sweep: report val loss to the trial every this many epochs.
+    report_every: int = 10
     animation: AnimationConfig = field(default_factory=AnimationConfig)
 
 
@@ -104,23 +106,12 @@ class TrackingConfig:
 
 
 @dataclass
-class TrialConfig:
-    """Set by the Optuna sweeper for each job; empty for plain runs."""
-
-    study: str | None = None
-    storage: str | None = None
-    number: int | None = None
-    report_every: int = 10
-
-
-@dataclass
 class LearnaiConfig:
     data: Any = MISSING
     model: Any = MISSING
     optimizer: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    trial: TrialConfig = field(default_factory=TrialConfig)
 
 
 def register_configs() -> None:
@@ -217,9 +208,7 @@ def validate(cfg: Any) -> None:
         uri,
         "must be a URI such as sqlite:///mlruns/mlflow.db or http://host:5000",
     )
-    _check(
-        cfg.trial.report_every >= 1, "trial.report_every", cfg.trial.report_every, "must be >= 1"
-    )
+    _check(trainer.report_every >= 1, "trainer.report_every", trainer.report_every, "must be >= 1")
 
 
 def validate_job(loader: Any, config: Any, overrides: list[str]) -> None:

@@ -80,7 +80,9 @@ def run(cfg: DictConfig) -> Result:
     data: Dataset = instantiate(cfg.data)
     model = instantiate(cfg.model, n_in=data.n_features).to(device)
     optimizer = instantiate(cfg.optimizer)(model.parameters())
-    link = _trial_link(cfg)
+    from learnai.trial_link import current_trial
+
+    trial = current_trial()  # None unless an Optuna sweep launched this job
 
     from learnai import tracking
 
@@ -89,24 +91,24 @@ def run(cfg: DictConfig) -> Result:
         uri,
         cfg.tracking.experiment,
         run_name=cfg.tracking.run_name,
-        tags=_start_tags(ctx, cfg),
+        tags=_start_tags(ctx, trial),
         parent_run_id=parent_run_id,
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
     )
     try:
-        if link is not None:
-            link.attach(recorder.run_id)
-        result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, link)
+        if trial is not None:  # inside: a storage error must not leave the run RUNNING
+            trial.set_user_attr("mlflow_run_id", recorder.run_id)
+        result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, trial)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
         recorder.end(status)
-        if link is not None:
-            link.finish("failed")
+        if trial is not None:
+            trial.set_user_attr("outcome", "failed")
         raise
     recorder.end("FINISHED")
-    if link is not None:
-        link.finish(result.outcome)
+    if trial is not None:
+        trial.set_user_attr("outcome", result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
     return result
 
@@ -136,31 +138,19 @@ def _exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-def _trial_link(cfg: DictConfig) -> Any:
-    if cfg.trial.study is None or cfg.trial.number is None:
-        return None
-    from learnai.sweeper.trial_link import TrialLink
-
-    return TrialLink.connect(
-        cfg.trial.study, cfg.trial.storage, cfg.trial.number, cfg.trial.report_every
-    )
-
-
-def _start_tags(ctx: JobContext, cfg: DictConfig) -> dict[str, str]:
+def _start_tags(ctx: JobContext, trial: Any) -> dict[str, str]:
     from learnai import tracking
 
     tags = {f"choice.{k}": str(v) for k, v in ctx.choices.items()}
-    plumbing = ("trial.",)  # how the job reached its trial
-    overrides = [o for o in ctx.overrides if not o.startswith(plumbing)]
-    if overrides:
-        tags["overrides"] = tracking.limit_tag(tracking.mask_overrides(overrides))
-    if cfg.trial.study is not None:
-        tags["optuna.study"] = cfg.trial.study
-        tags["optuna.trial"] = str(cfg.trial.number)
+    if ctx.overrides:
+        tags["overrides"] = tracking.limit_tag(tracking.mask_overrides(ctx.overrides))
+    if trial is not None:
+        tags["optuna.study"] = trial.study_name
+        tags["optuna.trial"] = str(trial.number)
     return tags
 
 
-def _train_and_record(cfg, recorder, model, optimizer, data, device, link) -> Result:
+def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> Result:
     from omegaconf import OmegaConf
 
     from learnai import artifacts, tracking
@@ -168,12 +158,15 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, link) -> Re
     from learnai.train import Trainer, r2_score
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved.pop("trial", None)  # the sweeper's plumbing, recorded as tags instead
     recorder.log_params(tracking.flatten(resolved))
 
     callbacks: list[Any] = [tracking.EpochMetrics(recorder)]
-    if link is not None:
-        callbacks.append(link.pruning_callback())
+    pruning = None
+    if trial is not None:
+        from learnai.trial_link import PruningCallback
+
+        pruning = PruningCallback(trial, cfg.trainer.report_every)
+        callbacks.append(pruning)
     callbacks.append(Progress(cfg.trainer.epochs, enabled=cfg.trainer.progress))
     anim = cfg.trainer.animation
     trainer = Trainer(
@@ -202,8 +195,8 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, link) -> Re
     recorder.set_tags(
         {"outcome": outcome, "device": str(device.type), "epochs_run": len(history.train_loss)}
     )
-    if link is not None and outcome == "diverged":
-        link.report_last_finite(history.val_loss)
+    if pruning is not None and outcome == "diverged":
+        pruning.report_last_finite(history.val_loss)
 
     with torch.no_grad():
         final_prediction = model(data.grid_features).squeeze(1).float().cpu().numpy()

@@ -1,9 +1,10 @@
 """The Optuna sweeper plugin (``hydra/sweeper=optuna``).
 
-Fast tests check that Hydra discovers the plugin and its config groups. Slow tests run
-``python -m learnai -m hydra/sweeper=optuna ...`` in a subprocess and check the result
-against what users look at: the persisted study (``mlruns/optuna.db``) and the MLflow
-runs (``mlruns/mlflow.db``) it links to.
+learnai's own app, swept with learnai's extras set by configuration (the sweeper's
+defaults are the published plugin's; tests/sweeper/ checks those on apps of its own).
+Slow tests run ``python -m learnai -m hydra/sweeper=optuna ...`` in a subprocess and check
+the result against what users look at: the persisted study (``mlruns/optuna.db``) and the
+MLflow runs (``mlruns/mlflow.db``) it links to.
 """
 
 from __future__ import annotations
@@ -43,7 +44,17 @@ from sweep_helpers import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-OPTUNA = ("-m", "hydra/sweeper=optuna")
+# What conf/experiment/lr_depth_search.yaml sets: learnai's extras, by configuration.
+LEARNAI_EXTRAS = (
+    "hydra.sweeper.storage=sqlite:///mlruns/optuna.db",
+    "hydra.sweeper.study_name=${tracking.experiment}",
+    "hydra.sweeper.non_finite=prune",
+    "hydra.sweeper.reseed_on_resume=true",
+    "hydra.sweeper.max_failure_rate=1.0",
+    "hydra.sweeper.n_jobs=1",
+)
+OPTUNA = ("-m", "hydra/sweeper=optuna", *LEARNAI_EXTRAS)
+REPORT_MOVES = pytest.mark.xfail(reason="report moves to entry point (lead)", strict=False)
 STUDY_ARTIFACTS = {
     "optuna_best.json",
     "optimization_history.png",
@@ -52,56 +63,6 @@ STUDY_ARTIFACTS = {
     "optuna_trials.csv",
 }
 FINISHED_STATES = {TrialState.COMPLETE, TrialState.PRUNED}
-
-
-# --- discovery (fast) --------------------------------------------------------------------
-
-
-def test_hydra_discovers_the_optuna_sweeper() -> None:
-    from hydra.core.plugins import Plugins
-    from hydra.plugins.sweeper import Sweeper
-
-    # Hydra's scan loads plugin modules apart from sys.modules: compare names, not classes.
-    found = {f"{c.__module__}.{c.__qualname__}" for c in Plugins.instance().discover(Sweeper)}
-    assert "hydra_plugins.learnai_optuna_sweeper.optuna_sweeper.OptunaSweeper" in found
-
-
-def test_config_store_has_the_sweeper_and_its_groups() -> None:
-    from hydra.core.config_store import ConfigStore
-    from hydra.core.plugins import Plugins
-    from hydra.plugins.sweeper import Sweeper
-
-    Plugins.instance().discover(Sweeper)  # the plugin scan registers the configs
-    cs = ConfigStore.instance()
-    assert "optuna.yaml" in cs.list("hydra/sweeper")
-    samplers = {"tpe.yaml", "random.yaml", "grid.yaml", "cmaes.yaml", "qmc.yaml"}
-    assert samplers <= set(cs.list("hydra/sweeper/sampler"))
-    assert {"median.yaml", "hyperband.yaml", "none.yaml"} <= set(cs.list("hydra/sweeper/pruner"))
-    node = cs.load("hydra/sweeper/optuna.yaml").node
-    assert node._target_ == "hydra_plugins.learnai_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-    assert node.storage == "sqlite:///mlruns/optuna.db"
-
-
-def test_plugin_scan_does_not_import_heavy_modules() -> None:
-    """Hydra imports every plugin module on each start: Optuna and torch must wait."""
-    code = (
-        "import sys\n"
-        "from hydra.core.plugins import Plugins\n"
-        "from hydra.plugins.sweeper import Sweeper\n"
-        "names = [c.__name__ for c in Plugins.instance().discover(Sweeper)]\n"
-        "assert 'OptunaSweeper' in names, names\n"
-        "heavy = ['optuna', 'torch', 'mlflow', 'learnai.sweeper.optuna_impl']\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=learnai_env(),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
 
 
 # --- discovery from a regular (non-editable) install ------------------------------------
@@ -248,7 +209,7 @@ def run_pruned(cwd: Path) -> Finished:
         "hydra/sweeper/pruner=median",
         "hydra.sweeper.pruner.n_startup_trials=2",
         "hydra.sweeper.pruner.n_warmup_steps=0",
-        "trial.report_every=5",
+        "trainer.report_every=5",
         *TINY_NO_ANIMATION,
     )
     good = "optimizer.lr=tag(log,interval(0.01,0.03))"
@@ -284,7 +245,9 @@ def run_failing(cwd: Path) -> Finished:
         "hydra.sweeper.n_trials=3",
         "data._target_=choice(learnai.data.nonlinear,learnai.data.no_such_generator)",
         *TINY_NO_ANIMATION,
-        expect=1,
+        # max_failure_rate=1.0: the sweep goes on and ends 0, as the published plugin does;
+        # learnai's exit 1 for failed jobs moves to the entry point (lead).
+        expect=None,
     )
 
 
@@ -437,6 +400,7 @@ def test_every_trial_links_to_its_mlflow_run(study: Study) -> None:
 
 
 @pytest.mark.slow
+@REPORT_MOVES
 def test_each_sweep_has_a_parent_run_with_the_study(study: Study) -> None:
     assert len(study.parents) == 2
     for parent, trials in zip(study.parents, (range(8), range(8, 12)), strict=True):
@@ -455,6 +419,7 @@ def test_each_sweep_has_a_parent_run_with_the_study(study: Study) -> None:
 
 
 @pytest.mark.slow
+@REPORT_MOVES
 def test_parent_run_holds_the_study_report(study: Study, tmp_path: Path) -> None:
     parent = study.parents[-1].info.run_id
     assert artifact_names(study.client, parent) >= STUDY_ARTIFACTS
@@ -528,8 +493,8 @@ def test_diverged_trial_is_pruned_and_never_best(diverged: Finished) -> None:
 
 @pytest.mark.slow
 def test_failing_job_is_a_fail_trial_and_the_sweep_goes_on(failing: Finished) -> None:
-    """That trial FAILs with an ``error`` attribute, the others run, and the command
-    exits 1 at the end (checked by the scenario)."""
+    """That trial FAILs with an ``error`` attribute, the others run, and the sweep ends
+    normally (max_failure_rate=1.0)."""
     study, client, info = failing.study, failing.client, failing.info
     assert len(study.trials) == 3, "the sweep ran all n_trials despite failures\n" + info
     failed = [t for t in study.trials if t.params["data._target_"].endswith("no_such_generator")]
@@ -546,8 +511,7 @@ def test_failing_job_is_a_fail_trial_and_the_sweep_goes_on(failing: Finished) ->
         run = client.get_run(t.user_attrs["mlflow_run_id"])
         assert run.info.status == "FINISHED"
     (parent,) = parent_runs(client, "failing")
-    assert parent.info.status == "FINISHED", "the report still reaches the parent run"
-    assert parent.data.tags["optuna.study"] == "failing"
+    assert parent.info.status == "FINISHED"
     assert "Traceback" not in failing.proc.stderr
 
 
@@ -609,7 +573,7 @@ def test_parallel_trials_with_joblib_are_all_linked(parallel: Finished) -> None:
     assert "Joblib" in parallel.proc.stdout + parallel.proc.stderr, "joblib ran the trials"
     (parent,) = parent_runs(client, "parallel")
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["optuna.trials"] == "0,1,2,3"
+    # (the parent's "optuna.trials" tag comes with the study report, moving to the lead)
     children = {r.info.run_id: r for r in child_runs(client, "parallel", parent.info.run_id)}
     assert len(children) == 4
     for t in study.trials:

@@ -71,6 +71,8 @@ def test_sigterm_leaves_no_trial_or_parent_running(tmp_path: Path) -> None:
         tmp_path,
         "-m",
         "hydra/sweeper=optuna",
+        "hydra.sweeper.storage=sqlite:///mlruns/optuna.db",
+        "hydra.sweeper.study_name=${tracking.experiment}",
         "hydra.sweeper.n_trials=2",
         "optimizer.lr=interval(0.001,0.01)",
         child=True,

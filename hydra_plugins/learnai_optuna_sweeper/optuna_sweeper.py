@@ -15,15 +15,17 @@ register()
 
 
 class OptunaSweeper(Sweeper):
-    def __init__(self, **settings: Any) -> None:
-        from learnai.sweeper.optuna_impl import OptunaSweeperImpl
+    """``hydra/sweeper=optuna``: the keys of hydra-optuna-sweeper 1.3 (see ``config.py``)."""
 
-        self.impl = OptunaSweeperImpl(**settings)
+    def __init__(self, **settings: Any) -> None:
+        from ._impl import OptunaSweeperImpl
+
+        self.sweeper = OptunaSweeperImpl(**settings)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
-        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
-    def sweep(self, arguments: list[str]) -> Any:
-        return self.impl.sweep(arguments)
+    def sweep(self, arguments: list[str]) -> None:
+        return self.sweeper.sweep(arguments)

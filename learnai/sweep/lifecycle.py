@@ -77,7 +77,7 @@ def _grid_jobs(cfg: DictConfig, overrides: list[str]) -> list[list[str]]:
 
 def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None:
     """Every bound and choice of the search space gives a valid learnai config."""
-    from learnai.sweeper import search_space  # MERGE: plugin module
+    from hydra_plugins.learnai_optuna_sweeper import search_space
 
     params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
     try:

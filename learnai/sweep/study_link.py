@@ -18,22 +18,21 @@ log = logging.getLogger("learnai")
 
 
 def report_linked_study(cfg: DictConfig, uri: str, parent_run_id: str, summary: Any) -> None:
-    from learnai.sweeper.study_report import report_study
-    from learnai.sweeper.trial_link import _load_study as load_study  # MERGE: public API
+    import optuna
 
-    names = {c.study for c in summary.children if getattr(c, "study", "")}
+    from hydra_plugins.learnai_optuna_sweeper.storage import in_memory, storage_url
+    from learnai.stores import open_optuna_storage
+    from learnai.sweep.study_report import report_study
+
+    names = {c.study for c in summary.children if c.study}
     if len(names) != 1:
         return  # no trial linked (every job failed before its run), or foreign runs
     (name,) = names
-    storage = cfg.hydra.sweeper.get("storage")
-    storage_url = None
-    if storage is not None:
-        from learnai.tracking import resolve_uri
-
-        storage_url = resolve_uri(str(storage), Path.cwd())
-    study = load_study(name, storage_url)
-    if study is None:
+    url = storage_url(cfg.hydra.sweeper.get("storage"), Path.cwd())
+    storage = open_optuna_storage(url) if url is not None else in_memory(name)
+    if storage is None:
         return
+    study = optuna.load_study(study_name=name, storage=storage)
     numbers = {int(c.trial) for c in summary.children if c.trial != ""}
     new_trials = [t for t in study.trials if t.number in numbers]
-    report_study(study, new_trials, (uri, parent_run_id), storage_url)
+    report_study(study, new_trials, (uri, parent_run_id), url)

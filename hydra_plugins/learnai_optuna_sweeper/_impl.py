@@ -1,0 +1,446 @@
+"""The Optuna sweeper: ask -> launch -> tell, as hydra-optuna-sweeper 1.3 does it, on
+current Optuna and with public APIs only.
+
+Outcomes, as in 1.3: a float (or, multi-objective, a sequence of floats) is told
+COMPLETE; a job's exception or a return value that is not a number is told FAIL, and when
+a batch's failed fraction exceeds ``max_failure_rate`` the sweep stops by re-raising that
+error (the command exits non-zero). Additions that change nothing unless used: a job that
+raises ``optuna.TrialPruned`` is PRUNED; ``non_finite: prune`` makes NaN/inf PRUNED.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from hydra.core.plugins import Plugins
+from hydra.utils import get_method
+from omegaconf import OmegaConf
+
+from . import _results as results
+from . import factory, search_space
+from .storage import STUDY_ENV, TRIAL_ENV, mask, register_in_memory, storage_url
+
+if TYPE_CHECKING:  # Hydra's plugin scan executes this module: Optuna loads in sweep()
+    import optuna
+    from hydra.types import HydraContext, TaskFunction
+    from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+GRID = "optuna.samplers.GridSampler"
+SEARCH_SPACE_URL = "https://hydra.cc/docs/next/upgrades/1.1_to_1.2/changes_to_sweeper_config/"
+
+
+def refuse(message: str) -> NoReturn:
+    """A sweep that cannot start: one line on stderr, exit 2, before any study exists."""
+    print(f"optuna sweeper: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def directions_of(direction: Any) -> list[str]:
+    """``minimize``, ``Direction.maximize`` or a list of them -> Optuna's direction names."""
+    single = isinstance(direction, str) or hasattr(direction, "name")
+    values = [direction] if single else list(direction)
+    names = [v.name if hasattr(v, "name") else str(v) for v in values]
+    if not names:
+        refuse("hydra.sweeper.direction is empty")
+    for name in names:
+        if name not in ("minimize", "maximize"):
+            refuse(f"invalid value for hydra.sweeper.direction: {name!r} (minimize or maximize)")
+    return names
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _format(value: Any) -> str:
+    """A sampled value as an override value Hydra parses back to the same value."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        simple = value and all(c.isalnum() or c in "_-./:+" for c in value)
+        return value if simple else _quote(value)
+    return str(value)
+
+
+class OptunaSweeperImpl:
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        storage: Any,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        search_space: Any,
+        params: Any,
+        custom_search_space: str | None,
+        pruner: Any,
+        non_finite: str,
+        reseed_on_resume: bool,
+        heartbeat_interval: int | None,
+        grace_period: int | None,
+        max_retry: int | None,
+    ) -> None:
+        self.sampler_cfg = sampler
+        self.pruner_cfg = pruner
+        self.direction = direction
+        self.storage = storage
+        self.study_name = study_name
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.max_failure_rate = max_failure_rate
+        self.search_space = search_space
+        self.params = params
+        self.custom_search_space = custom_search_space
+        self.non_finite = non_finite
+        self.reseed_on_resume = reseed_on_resume
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.max_retry = max_retry
+        self.job_idx = 0
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.job_idx = 0
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
+        self.base_dir = Path(config.hydra.runtime.cwd)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        self.sweep_dir = sweep_dir if sweep_dir.is_absolute() else self.base_dir / sweep_dir
+
+    # -- checks: all before any study exists ------------------------------------------
+
+    def _check_settings(self) -> list[str]:
+        def bad(key: str, rule: str) -> None:
+            refuse(f"invalid value for hydra.sweeper.{key}: {getattr(self, key)!r} ({rule})")
+
+        if self.n_trials < 1:
+            bad("n_trials", "must be >= 1")
+        if self.n_jobs < 1:
+            bad("n_jobs", "must be >= 1")
+        if not 0.0 <= self.max_failure_rate <= 1.0:
+            bad("max_failure_rate", "must be in [0, 1]")
+        if self.non_finite not in ("optuna", "prune"):
+            bad("non_finite", "optuna or prune")
+        if self.heartbeat_interval is not None and self.heartbeat_interval < 1:
+            bad("heartbeat_interval", "must be >= 1 second, or null")
+        if self.heartbeat_interval is not None and storage_url(self.storage, Path()) is None:
+            bad("heartbeat_interval", "heartbeats need an RDB storage (hydra.sweeper.storage)")
+        return directions_of(self.direction)
+
+    def _overrides(self, arguments: list[str]) -> list[str]:
+        """``hydra.sweeper.params`` then the command line's sweep arguments (1.3's order)."""
+        params = [f"{k!s}={v}" for k, v in (self.params or {}).items()]
+        return params + list(arguments)
+
+    def _space(self, arguments: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+        migrated: dict[str, Any] = {}
+        if self.search_space is not None:
+            if self.params is not None:
+                log.warning(
+                    "both hydra.sweeper.params and hydra.sweeper.search_space are set: "
+                    "using params, ignoring search_space (%s)",
+                    SEARCH_SPACE_URL,
+                )
+            else:
+                log.warning(
+                    "hydra.sweeper.search_space is deprecated: migrated to a search space; "
+                    "write it as hydra.sweeper.params (%s)",
+                    SEARCH_SPACE_URL,
+                )
+                migrated = search_space.from_search_space(
+                    OmegaConf.to_container(self.search_space, resolve=True)  # type: ignore[arg-type]
+                )
+        space, fixed = search_space.parse(self._overrides(arguments))
+        space = {**{k: d for k, d in migrated.items() if k not in fixed}, **space}
+        return space, fixed
+
+    def _grid(self, overrides: list[str], space: dict[str, Any]) -> list[dict[str, Any]]:
+        return search_space.grid(overrides, space, seed=self.sampler_cfg.get("seed"))
+
+    # -- the study ----------------------------------------------------------------------
+
+    def _open_storage(self) -> Any:
+        import optuna
+
+        url = storage_url(self.storage, self.base_dir)
+        if self.storage is not None and not isinstance(self.storage, str):
+            # {_target_: optuna.storages.RDBStorage, url: ..., ...}, as 1.3's Hydra would
+            # have instantiated it; jobs open its url.
+            return factory.build(self.storage, "hydra.sweeper.storage")
+        if url is None:
+            return optuna.storages.InMemoryStorage()
+        from learnai.stores import open_optuna_storage
+
+        storage = open_optuna_storage(url)  # creates a fresh SQLite file's schema, locked
+        if self.heartbeat_interval is None:
+            return storage
+        kwargs: dict[str, Any] = {}
+        if self.max_retry is not None:
+            # Optuna 4.9 renamed RetryFailedTrialCallback / failed_trial_callback.
+            if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)
+                kwargs["heartbeat_stale_trial_callback"] = retry
+            else:
+                retry = optuna.storages.RetryFailedTrialCallback(max_retry=self.max_retry)
+                kwargs["failed_trial_callback"] = retry
+        if url.startswith("sqlite:"):
+            kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=self.heartbeat_interval,
+            grace_period=self.grace_period,
+            **kwargs,
+        )
+
+    def _sampler(self, grid: bool, done: int) -> Any:
+        import optuna
+
+        if grid:  # the sweeper enqueues every grid point; this samples only custom params
+            return optuna.samplers.RandomSampler(seed=self.sampler_cfg.get("seed"))
+        seed = self.sampler_cfg.get("seed")
+        if self.reseed_on_resume and done and seed is not None:
+            log.info("resumed study: sampler seed %d + %d trials so far", seed, done)
+            return factory.build(self.sampler_cfg, "hydra.sweeper.sampler", seed=seed + done)
+        return factory.build(self.sampler_cfg, "hydra.sweeper.sampler")
+
+    def _create_study(self, directions: list[str], grid: bool) -> optuna.Study:
+        import optuna
+
+        storage = self._open_storage()
+        pruner = factory.build(self.pruner_cfg, "hydra.sweeper.pruner")
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=storage,
+            sampler=optuna.samplers.RandomSampler(),  # replaced below, once trials are known
+            pruner=pruner,
+            directions=directions,
+            load_if_exists=True,
+        )
+        done = len(study.get_trials(deepcopy=False))
+        study = optuna.load_study(
+            study_name=study.study_name,
+            storage=storage,
+            sampler=self._sampler(grid, done),
+            pruner=pruner,
+        )
+        if isinstance(storage, optuna.storages.InMemoryStorage):
+            register_in_memory(study.study_name, storage)
+        if self.heartbeat_interval is not None:
+            optuna.storages.fail_stale_trials(study)
+        self.storage_obj = storage
+        return study
+
+    # -- the sweep ------------------------------------------------------------------------
+
+    def sweep(self, arguments: list[str]) -> None:
+        from optuna.trial import TrialState
+
+        directions = self._check_settings()
+        grid = factory.target_of(self.sampler_cfg) == GRID
+        try:
+            space, fixed = self._space(list(arguments))
+            points = self._grid(self._overrides(list(arguments)), space) if grid else []
+        except search_space.SearchSpaceError as err:
+            refuse(f"invalid sweep param {err}")
+        extend = get_method(self.custom_search_space) if self.custom_search_space else None
+
+        study = self._create_study(directions, grid)
+        n_trials = self.n_trials
+        if grid:
+            todo, waiting = self._unvisited(study, points)
+            n_trials = min(n_trials, len(todo) + waiting)
+            log.info("grid sampler: %d of %d points to run", len(todo) + waiting, len(points))
+        log.info("Study name: %s", study.study_name)
+        log.info("Storage: %s", mask(storage_url(self.storage, self.base_dir)))
+        log.info("Sampler: %s", "GridSampler" if grid else type(study.sampler).__name__)
+        log.info("Directions: %s", directions)
+
+        while n_trials > 0:
+            batch = min(n_trials, self.n_jobs)
+            trials = []
+            for _ in range(batch):
+                if grid and waiting:
+                    waiting -= 1  # ask() runs a queued point first (e.g. a stale trial's retry)
+                elif grid:
+                    study.enqueue_trial(todo.pop(0))
+                trials.append(study.ask(space))
+            try:
+                overrides = [self._configure(study, t, fixed, extend) for t in trials]
+                with _Heartbeat(self, study, trials):
+                    returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+                self.job_idx += len(returns)
+                failures = [
+                    e
+                    for t, r in zip(trials, returns, strict=True)
+                    if (e := self._tell(study, t, r, len(directions))) is not None
+                ]
+            except BaseException:
+                # Ctrl-C, SIGTERM, a launcher error: no trial is left RUNNING.
+                for t in trials:
+                    study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
+                raise
+            if failures and len(failures) / len(returns) > self.max_failure_rate:
+                log.error(
+                    "Failed %d times out of %d with max_failure_rate=%s.",
+                    len(failures),
+                    len(returns),
+                    self.max_failure_rate,
+                )
+                raise failures[0]
+            n_trials -= batch
+        results.write(study, self.sweep_dir)
+
+    def _unvisited(
+        self, study: optuna.Study, points: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Grid points with no COMPLETE or PRUNED trial and not queued, and how many
+        trials are queued (WAITING: ask() runs them first).
+
+        A FAIL trial, or one left RUNNING by a sweep that died, has not visited its point.
+        """
+        from optuna.trial import TrialState
+
+        keys = list(points[0]) if points else []
+
+        def key(params: dict[str, Any]) -> tuple[Any, ...] | None:
+            return tuple(params[k] for k in keys) if all(k in params for k in keys) else None
+
+        done = {
+            key(t.params)
+            for t in study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+            )
+        }
+        waiting = [
+            key(t.system_attrs.get("fixed_params", {}))
+            for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        ]
+        queued = {k for k in waiting if k is not None}
+        todo = [p for p in points if key(p) not in done and key(p) not in queued]
+        return todo, len(waiting)
+
+    def _configure(
+        self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], extend: Any
+    ) -> list[str]:
+        for name, value in fixed.items():
+            trial.set_user_attr(name, value)
+        if extend is not None:
+            extend(self.config, trial)
+        overlap = trial.params.keys() & fixed.keys()
+        if overlap:
+            raise ValueError(
+                "Overlapping fixed parameters and search space parameters found!"
+                f"Overlapping parameters: {sorted(overlap)}"
+            )
+        params = {**{k: _format(v) for k, v in trial.params.items()}, **fixed}
+        link = [
+            f"++hydra.job.env_set.{TRIAL_ENV}={trial.number}",
+            f"++hydra.job.env_set.{STUDY_ENV}={_quote(study.study_name)}",
+        ]
+        return [f"{name}={value}" for name, value in params.items()] + link
+
+    def _tell(
+        self, study: optuna.Study, trial: optuna.Trial, ret: Any, n_objectives: int
+    ) -> BaseException | None:
+        """Tell one job's outcome; the error when it counts as a failed trial."""
+        import optuna
+        from optuna.trial import TrialState
+
+        try:
+            value = ret.return_value  # re-raises the job's exception
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+            return None
+        except Exception as err:
+            return _fail(study, trial, err)
+        try:
+            values = _values(value, n_objectives)
+        except ValueError as err:
+            return _fail(study, trial, err)
+        if self.non_finite == "prune" and not all(math.isfinite(v) for v in values):
+            study.tell(trial, state=TrialState.PRUNED)
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "nan is not acceptable": FAIL
+            study.tell(trial, values)
+        return None
+
+
+def _fail(study: optuna.Study, trial: optuna.Trial, err: Exception) -> Exception:
+    """Tell FAIL, keeping the error on the trial (user attr ``error``) for later reading."""
+    from optuna.trial import TrialState
+
+    log.warning("Failed experiment: %s", err)
+    trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
+    study.tell(trial, state=TrialState.FAIL)
+    return err
+
+
+def _values(value: Any, n_objectives: int) -> list[float]:
+    if n_objectives == 1:
+        try:
+            return [float(value)]
+        except (ValueError, TypeError):
+            raise ValueError(f"Return value must be float-castable. Got '{value}'.") from None
+    try:
+        values = [float(v) for v in value]
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"Return value must be a list or tuple of float-castable values. Got '{value}'."
+        ) from None
+    if len(values) != n_objectives:
+        raise ValueError(
+            "The number of the values and the number of the objectives are mismatched. "
+            f"Expect {n_objectives}, but actually {len(values)}."
+        )
+    return values
+
+
+class _Heartbeat:
+    """While a batch runs, beat for its trials (RDB storages with heartbeat_interval)."""
+
+    def __init__(self, sweeper: OptunaSweeperImpl, study: optuna.Study, trials: list[Any]):
+        self.interval = sweeper.heartbeat_interval
+        self.storage = sweeper.storage_obj
+        self.stop = threading.Event()
+        self.ids: list[int] = []
+        if self.interval is not None:
+            study_id = self.storage.get_study_id_from_name(study.study_name)
+            self.ids = [
+                self.storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+                for t in trials
+            ]
+        self.thread = threading.Thread(target=self._run, name="optuna-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        for trial_id in self.ids:
+            self.storage.record_heartbeat(trial_id)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self._beat()
+
+    def __enter__(self) -> _Heartbeat:
+        if self.ids:
+            self._beat()
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()

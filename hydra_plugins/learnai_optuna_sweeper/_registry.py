@@ -1,0 +1,25 @@
+"""Process-wide state, in a module Hydra's plugin scan never re-executes (its name starts
+with ``_``): the in-memory studies jobs of this process can reach, and the error class
+callers catch. The scan re-runs public plugin modules in place, which would empty a
+registry or make a new exception class that earlier ``except`` clauses miss."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+_in_memory: dict[str, BaseStorage] = {}
+
+
+def register_in_memory(study_name: str, storage: BaseStorage) -> None:
+    _in_memory[study_name] = storage
+
+
+def in_memory(study_name: str) -> BaseStorage | None:
+    return _in_memory.get(study_name)
+
+
+class SearchSpaceError(ValueError):
+    """A sweep that cannot become an Optuna distribution; the message names the key."""
