@@ -60,12 +60,19 @@ def train(cfg: DictConfig) -> float:
 def run(cfg: DictConfig) -> Result:
     # Everything that can reject the config happens before the MLflow run exists.
     validate(cfg)
+    from learnai import tracking
+    from learnai.resources import check_resources
+    from learnai.store_checks import check_run_stores
+
+    ctx = job_context()
+    uri = tracking.resolve_uri(cfg.tracking.uri, ctx.base_dir)
+    check_run_stores(uri, cfg.tracking.artifact_location, cfg.trial.storage)
+    check_resources(cfg, ctx.parallel_jobs)
     import torch
     from hydra.utils import instantiate
 
     from learnai.device import resolve_device, set_threads
 
-    ctx = job_context()
     device = resolve_device(cfg.trainer.device)
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs)
     torch.manual_seed(cfg.trainer.seed)
@@ -74,9 +81,6 @@ def run(cfg: DictConfig) -> Result:
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     link = _trial_link(cfg)
 
-    from learnai import tracking
-
-    uri = tracking.resolve_uri(cfg.tracking.uri, ctx.base_dir)
     recorder = tracking.RunRecorder.start(
         uri,
         cfg.tracking.experiment,
