@@ -96,15 +96,32 @@ def run(cfg: DictConfig) -> Result:
         result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, link)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
-        recorder.end(status)
+        _end_despite(recorder, status)
         if link is not None:
             link.finish("failed")
+        from learnai.store_checks import explain_failure
+
+        failure = explain_failure(exc, uri)  # a full disk or a lost store: one line
+        if failure is not None:
+            raise failure from exc
         raise
     recorder.end("FINISHED")
     if link is not None:
         link.finish(result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
     return result
+
+
+def _end_despite(recorder: Any, status: str) -> None:
+    """End the run; if the store refuses (full disk, gone), say so and keep the first
+    error: the run stays RUNNING until the next run in its experiment repairs it."""
+    try:
+        recorder.end(status)
+    except Exception as exc:
+        from learnai.secrets import mask_secrets
+
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error("could not end run %s as %s: %s", recorder.run_id, status, mask_secrets(first))
 
 
 def _trial_link(cfg: DictConfig) -> Any:

@@ -199,9 +199,11 @@ def open_store(uri: str) -> MlflowClient:
     from learnai.store_checks import check_store
 
     check_store(uri)
-    client = MlflowClient(tracking_uri=with_connect_timeout(uri))
-    if not uri.startswith(("http:", "https:")):
-        with schema_lock(uri):
+    if uri.startswith(("http:", "https:")):
+        client = MlflowClient(tracking_uri=uri)
+    else:
+        with schema_lock(uri):  # building the client may already create tables
+            client = MlflowClient(tracking_uri=with_connect_timeout(uri))
             client.search_experiments(max_results=1)  # creates or upgrades the schema
     _clients[uri] = client
     return client

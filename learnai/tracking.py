@@ -104,9 +104,12 @@ class RunRecorder:
         artifact_location: str | None = None,
         flush_every_s: float = 5.0,
     ) -> RunRecorder:
+        from learnai.stale_runs import owner_tags, repair_stale_runs
+
         client = open_store(uri)
         experiment_id = ensure_experiment(client, experiment, artifact_location)
-        all_tags = dict(tags or {})
+        repair_stale_runs(client, experiment_id)
+        all_tags = {**owner_tags(), **(tags or {})}
         if parent_run_id:
             all_tags[PARENT_TAG] = parent_run_id
         run = client.create_run(experiment_id, tags=all_tags, run_name=run_name)
