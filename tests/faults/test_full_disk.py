@@ -21,6 +21,7 @@ from sweep_helpers import TINY, learnai_env, run_learnai
 pytestmark = pytest.mark.slow
 # Long enough to fill the disk while it trains (seconds here), short enough to finish.
 LONG = (*TINY, "trainer.epochs=8000", "tracking.flush_every_s=0.5")
+UNTIL_FULL = ("trainer.epochs=100000000", "tracking.flush_every_s=0.5")  # ends at the full disk
 
 
 def _fill(disk: Path) -> Path:
@@ -84,7 +85,7 @@ def test_a_store_on_a_full_disk_is_closed_by_the_next_run(tmp_path: Path, tmpfs)
     disk = tmpfs(size="8m")
     uri = f"sqlite:///{disk / 'mlflow.db'}"
     artifacts = f"tracking.artifact_location={tmp_path / 'artifacts'}"
-    job = _start(tmp_path, f"tracking.uri={uri}", artifacts, *LONG[:-2], "trainer.epochs=10000000")
+    job = _start(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, *UNTIL_FULL)
     run_id = _wait_running(uri)
     filler = _fill(disk)
     _out, err = job.communicate(timeout=300)
