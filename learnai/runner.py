@@ -135,12 +135,13 @@ def _trial_link(cfg: DictConfig) -> Any:
 
 
 def _start_tags(ctx: JobContext, cfg: DictConfig) -> dict[str, str]:
-    from learnai import tracking
 
     tags = {f"choice.{k}": str(v) for k, v in ctx.choices.items()}
     overrides = [o for o in ctx.overrides if not o.startswith("trial.")]  # sweeper plumbing
     if overrides:
-        tags["overrides"] = tracking.mask_secrets(" ".join(overrides))
+        from learnai.secrets import mask_override
+
+        tags["overrides"] = " ".join(mask_override(o) for o in overrides)
     if cfg.trial.study is not None:
         tags["optuna.study"] = cfg.trial.study
         tags["optuna.trial"] = str(cfg.trial.number)

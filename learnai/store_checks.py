@@ -18,7 +18,13 @@ import tempfile
 from pathlib import Path
 
 from learnai.secrets import mask_secrets
-from learnai.stores import PG_CONNECT_TIMEOUT_S, StoreError, is_postgres, sqlite_path
+from learnai.stores import (
+    PG_CONNECT_TIMEOUT_S,
+    StoreError,
+    is_postgres,
+    sqlite_path,
+    with_connect_timeout,
+)
 
 __all__ = ["check_artifact_root", "check_distinct_stores", "check_store"]
 
@@ -200,7 +206,10 @@ def _engine(uri: str, key: str, shown: str):
         url = make_url(uri)
         dialect = url.get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError):
-        raise StoreError(f"{key}: {shown} is not a database URL SQLAlchemy knows") from None
+        raise StoreError(
+            f"{key}: {shown} is not a database URL SQLAlchemy can read (percent-encode "
+            "'@', ':' and '/' in a password: '@' is %40, ':' %3A, '/' %2F)"
+        ) from None
     try:
         dialect.import_dbapi()
     except ImportError:
@@ -211,7 +220,9 @@ def _engine(uri: str, key: str, shown: str):
             f"pip install {package}"
         ) from None
     connect_args = {}
-    if is_postgres(uri) or url.get_backend_name() == "mysql":
+    if is_postgres(uri):
+        url = make_url(with_connect_timeout(uri))
+    elif url.get_backend_name() == "mysql":
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
     return create_engine(url, poolclass=NullPool, connect_args=connect_args)
 

@@ -11,7 +11,8 @@ Three things go wrong with stores that learnai does not own alone:
   ``make ui`` / ``make dashboard`` never race a running sweep.
 - **Unbounded waits.** MLflow's HTTP client retries for ~4 min by default, its SQL store
   ~100 s. :func:`bound_waits` sets shorter defaults (the user's environment wins) and
-  PostgreSQL URIs get a ``connect_timeout``; see :data:`HTTP_DEFAULTS`.
+  PostgreSQL URIs get a ``connect_timeout`` and keepalives; see :data:`HTTP_DEFAULTS`
+  and :data:`PG_CONNECT_ARGS`.
 - **Unusable stores** are reported by :func:`learnai.store_checks.check_store` before any
   run or trial exists.
 """
@@ -51,6 +52,19 @@ __all__ = [
 SQLITE_TIMEOUT_S = 60  # parallel jobs write to one file: wait for the lock, don't fail
 SCHEMA_LOCK_TIMEOUT_S = 120  # creating MLflow's schema takes seconds; a minute is a hang
 PG_CONNECT_TIMEOUT_S = 10
+# libpq settings for every PostgreSQL connection: a connect waits at most 10 s, and a
+# server that vanishes mid-query (no RST: power, network) is noticed within ~30 s
+# (keepalives every 5 s after 10 s idle, 3 misses; unacknowledged sends 30 s).
+# Statement and lock timeouts are left to the user (``options=-c statement_timeout=...``
+# in the URI): a slow query or a lock wait is not a dead store.
+PG_CONNECT_ARGS = {
+    "connect_timeout": str(PG_CONNECT_TIMEOUT_S),
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
 # A dead MLflow server fails a call after at most 3 tries x 10 s + backoff (~32 s);
 # a refused connection after ~3 s. MLflow's defaults (7 retries, 120 s) take minutes.
 HTTP_DEFAULTS = {
@@ -87,19 +101,16 @@ def is_postgres(uri: str) -> bool:
     return uri.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
 
 
-def with_connect_timeout(uri: str, seconds: int = PG_CONNECT_TIMEOUT_S) -> str:
-    """A PostgreSQL URI with libpq's ``connect_timeout`` added (unless it has one).
+def with_connect_timeout(uri: str) -> str:
+    """A PostgreSQL URI with :data:`PG_CONNECT_ARGS` added (those it sets itself win).
 
-    MLflow builds its engine from the URI alone, so the bound has to travel in it.
+    MLflow builds its engine from the URI alone, so the bounds have to travel in it.
     Other URIs are returned unchanged.
     """
     if not is_postgres(uri):
         return uri
     parts = urlsplit(uri)
-    query = dict(parse_qsl(parts.query))
-    if "connect_timeout" in query:
-        return uri
-    query["connect_timeout"] = str(seconds)
+    query = {**PG_CONNECT_ARGS, **dict(parse_qsl(parts.query))}
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -215,8 +226,8 @@ _storages: dict[str, RDBStorage] = {}
 def open_optuna_storage(url: str | None) -> RDBStorage | None:
     """An RDBStorage for ``url`` (None: in-memory study), cached per process.
 
-    Checked like :func:`open_store`; PostgreSQL connections time out after
-    :data:`PG_CONNECT_TIMEOUT_S` and stale pooled connections are replaced.
+    Checked like :func:`open_store`; PostgreSQL connections are bounded by
+    :data:`PG_CONNECT_ARGS` and stale pooled connections are replaced.
     """
     if url is None:
         return None
@@ -230,10 +241,8 @@ def open_optuna_storage(url: str | None) -> RDBStorage | None:
     kwargs: dict = {"pool_pre_ping": True}
     if sqlite_path(url) is not None:
         kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-    elif is_postgres(url):
-        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-    with schema_lock(url):
-        storage = RDBStorage(url, engine_kwargs=kwargs)
+    with schema_lock(url):  # PostgreSQL: the bounds travel in the URL, as for MLflow
+        storage = RDBStorage(with_connect_timeout(url), engine_kwargs=kwargs)
     _storages[url] = storage
     return storage
 
