@@ -15,10 +15,7 @@ STORE ?= sqlite:///mlruns/mlflow.db
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
-	@# compat mode puts the repo on sys.path, so Hydra finds hydra_plugins/ (the
-	@# default editable finder hides namespace packages from Hydra's plugin scan).
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" \
-		--config-settings editable_mode=compat
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -48,7 +45,6 @@ ui: $(STAMP)
 	$(PY) -m mlflow ui --backend-store-uri $(STORE)
 
 dashboard: $(STAMP)
-	$(PY) -m pip install -q -e ".[dashboard]" --config-settings editable_mode=compat
 	$(VENV)/bin/optuna-dashboard sqlite:///mlruns/optuna.db
 
 clean:

@@ -45,7 +45,13 @@ def _env() -> dict[str, str]:
 
 
 def run_process(args: list[str]) -> tuple[float, float]:
-    """Run ``python <args>`` in a fresh directory; return (seconds, peak RSS in MB)."""
+    """Run ``python <args>`` in a fresh directory; return (seconds, peak RSS in MB).
+
+    stderr is drained by a thread while ``os.wait4`` waits, so a child that writes more
+    than a pipe holds cannot block, and wait4 still gives this child's own peak RSS.
+    """
+    import threading
+
     with tempfile.TemporaryDirectory(prefix="learnai-bench-") as cwd:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -55,13 +61,17 @@ def run_process(args: list[str]) -> tuple[float, float]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=lambda: chunks.append(proc.stderr.read()))
+        reader.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
-        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        reader.join()
         proc.stderr.close()
-        code = os.waitstatus_to_exitcode(status)
-        if code not in (0, 2):  # 2: the config-error benchmark exits 2 on purpose
-            raise RuntimeError(f"{args} exited {code}:\n{stderr[-2000:]}")
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = b"".join(chunks).decode(errors="replace")
+        if proc.returncode not in (0, 2):  # 2: the config-error benchmark exits 2 on purpose
+            raise RuntimeError(f"{args} exited {proc.returncode}:\n{stderr[-2000:]}")
         return seconds, usage.ru_maxrss / 1024
 
 

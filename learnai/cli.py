@@ -1,4 +1,10 @@
-"""The ``python -m learnai`` / ``learnai`` entry point: a thin Hydra wrapper."""
+"""The ``python -m learnai`` / ``learnai`` entry point.
+
+A single run is Hydra's alone. A multirun is owned here, around Hydra: the sweep is
+validated and its parent MLflow run created before any job starts, and the parent is
+reported on and ended after the last job, whatever ends the sweep (see
+:mod:`learnai.sweep.lifecycle`).
+"""
 
 from __future__ import annotations
 
@@ -15,13 +21,11 @@ register_configs()
 
 
 def config_dir() -> str:
-    """``conf/`` of a source checkout, else the copy installed as ``learnai.conf``."""
+    """``conf/`` of a source checkout (editable install), else the wheel's ``learnai/conf``."""
     source = Path(__file__).resolve().parent.parent / "conf"
     if (source / "config.yaml").is_file():
         return str(source)
-    from importlib.resources import files
-
-    return str(files("learnai.conf"))
+    return str(Path(__file__).resolve().parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
@@ -35,7 +39,7 @@ def _entry(cfg: DictConfig) -> float:
         return train(cfg)
     except ConfigError as err:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweeper records this job as failed and goes on
+            raise  # the sweeper records this job as failed
         exit_with(err)
 
 
@@ -45,28 +49,43 @@ def _terminate(signum: int, frame: object) -> None:
     sys.exit(128 + signum)
 
 
+def _status(exc: BaseException | None) -> str:
+    """The parent run's status for how Hydra's multirun ended."""
+    if exc is None:
+        return "FINISHED"
+    if isinstance(exc, KeyboardInterrupt):
+        return "KILLED"
+    if isinstance(exc, SystemExit):
+        if exc.code in (0, None):
+            return "FINISHED"
+        if exc.code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+            return "KILLED"
+    return "FAILED"
+
+
 def main() -> None:
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _terminate)
+    from learnai import redaction
+    from learnai.sweep import invocation
+
+    argv = sys.argv[1:]
+    redaction.guard(argv)  # a password given on the command line is never printed
+    inv = invocation.parse(argv)
+    wants_sweep = inv is not None and not inv.informational
+    if wants_sweep and (inv.multirun or any(o.startswith("hydra.mode=") for o in inv.overrides)):
+        from learnai.sweep.lifecycle import Sweep
+
+        sweep = Sweep.prepare(inv, config_dir())
+        if sweep is not None:
+            sys.argv = [sys.argv[0], *argv, *sweep.job_overrides()]
+            outcome: BaseException | None = None
+            try:
+                _entry()
+            except BaseException as exc:
+                outcome = exc
+                raise
+            finally:
+                sweep.finish(_status(outcome))
+            return
     _entry()
-    if sys.gettrace() is None and sys.getprofile() is None:  # not under coverage/profilers
-        _exit_now()
-
-
-def _exit_now() -> None:
-    """Skip interpreter teardown after a successful command.
-
-    Everything is already written and closed (runs ended, artifacts copied, stores
-    committed); tearing down torch, MLflow and matplotlib module by module would still
-    take 1-2 s of every command. Errors keep the normal exit path.
-    """
-    import logging
-    import os
-
-    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
-    if loky is not None and getattr(loky, "_executor", None) is not None:
-        loky._executor.shutdown(wait=True)  # joblib's workers: stop them, don't orphan them
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)

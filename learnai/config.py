@@ -98,6 +98,9 @@ class TrackingConfig:
     artifact_location: str | None = None
     # Metrics are batched; a running job flushes them at least this often.
     flush_every_s: float = 5.0
+    # A multirun's parent run: learnai's entry point sets it for every job of a sweep
+    # it starts; set it yourself to add a sweep's runs under an existing parent.
+    parent_run_id: str | None = None
 
 
 @dataclass

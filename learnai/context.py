@@ -1,14 +1,11 @@
-"""What a job knows about how Hydra launched it: launch directory, sweep, parent run."""
+"""What a job knows about how Hydra launched it: launch directory, sweep, parallel jobs."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-PARENT_FILE = ".learnai_parent_run.json"
 
 
 @dataclass
@@ -16,7 +13,6 @@ class JobContext:
     base_dir: Path  # where the user launched the command: relative stores live here
     is_multirun: bool = False
     sweep_dir: Path | None = None
-    parent_run_id: str | None = None
     parallel_jobs: int = 1
     choices: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
@@ -29,9 +25,16 @@ def sweep_dir_of(hydra: Any) -> Path:
     return path if path.is_absolute() else Path(hydra.runtime.cwd) / path
 
 
-def parent_file(sweep_dir: Path) -> Path:
-    """Where a sweep's parent run id is left for its jobs, which may be other processes."""
-    return sweep_dir / PARENT_FILE
+def effective_jobs(n_jobs: Any) -> int:
+    """Jobs running at once for a launcher's ``n_jobs`` (joblib's rule: -1 = every core,
+    -2 = all but one, ...); 1 when the launcher has none (basic, submitit, Ray: each job
+    then gets its own cores, or the scheduler's OMP_NUM_THREADS)."""
+    if n_jobs is None:
+        return 1
+    n = int(n_jobs)
+    if n < 0:
+        n = (os.cpu_count() or 1) + 1 + n
+    return max(1, n)
 
 
 def job_context() -> JobContext:
@@ -54,8 +57,5 @@ def job_context() -> JobContext:
     if hc.mode == RunMode.MULTIRUN:
         ctx.is_multirun = True
         ctx.sweep_dir = sweep_dir_of(hc)
-        marker = parent_file(ctx.sweep_dir)
-        if marker.exists():
-            ctx.parent_run_id = json.loads(marker.read_text())["run_id"]
-        ctx.parallel_jobs = int(hc.launcher.get("n_jobs") or 1)
+        ctx.parallel_jobs = effective_jobs(hc.launcher.get("n_jobs"))
     return ctx

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learnai.config import validate
+from learnai.config import ConfigError, validate
 from learnai.context import JobContext, job_context
 
 if TYPE_CHECKING:
@@ -65,7 +65,15 @@ def run(cfg: DictConfig) -> Result:
     from learnai.store_checks import check_run_stores
 
     ctx = job_context()
+    _exit_on_sigterm()
+    _guard_secrets(cfg)
+    if ctx.is_multirun and not cfg.tracking.parent_run_id:
+        raise ConfigError(
+            "this multirun job has no parent run (tracking.parent_run_id is not set): start "
+            "sweeps with `python -m learnai -m ...`, or pass tracking.parent_run_id=RUN_ID"
+        )
     uri = tracking.resolve_uri(cfg.tracking.uri, ctx.base_dir)
+    # A dead, unwritable or shared store and a run too big for memory: one line, now.
     check_run_stores(uri, cfg.tracking.artifact_location, cfg.trial.storage)
     check_resources(cfg, ctx.parallel_jobs)
     import torch
@@ -86,13 +94,13 @@ def run(cfg: DictConfig) -> Result:
         cfg.tracking.experiment,
         run_name=cfg.tracking.run_name,
         tags=_start_tags(ctx, cfg),
-        parent_run_id=ctx.parent_run_id,
+        parent_run_id=cfg.tracking.parent_run_id,
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
     )
-    if link is not None:
-        link.attach(recorder.run_id)
     try:
+        if link is not None:
+            link.attach(recorder.run_id)
         result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, link)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
@@ -124,6 +132,31 @@ def _end_despite(recorder: Any, status: str) -> None:
         log.error("could not end run %s as %s: %s", recorder.run_id, status, mask_secrets(first))
 
 
+def _guard_secrets(cfg: DictConfig) -> None:
+    """Passwords in this job's stores never reach its console or logs."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from learnai import redaction
+
+    values = redaction.config_strings(cfg)
+    if HydraConfig.initialized():
+        values += redaction.config_strings(HydraConfig.get().sweeper)
+    redaction.guard(values)
+
+
+def _exit_on_sigterm() -> None:
+    """A job in a worker process (joblib, submitit) gets the scheduler's SIGTERM too:
+    unwind like Ctrl-C so its run ends KILLED instead of staying RUNNING."""
+    import signal
+    import sys
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def _trial_link(cfg: DictConfig) -> Any:
     if cfg.trial.study is None or cfg.trial.number is None:
         return None
@@ -137,11 +170,12 @@ def _trial_link(cfg: DictConfig) -> Any:
 def _start_tags(ctx: JobContext, cfg: DictConfig) -> dict[str, str]:
 
     tags = {f"choice.{k}": str(v) for k, v in ctx.choices.items()}
-    overrides = [o for o in ctx.overrides if not o.startswith("trial.")]  # sweeper plumbing
+    plumbing = ("trial.", "tracking.parent_run_id=")  # how the job reached its sweep
+    overrides = [o for o in ctx.overrides if not o.startswith(plumbing)]
     if overrides:
-        from learnai.secrets import mask_override
+        from learnai import tracking
 
-        tags["overrides"] = " ".join(mask_override(o) for o in overrides)
+        tags["overrides"] = tracking.limit_tag(tracking.mask_overrides(overrides))
     if cfg.trial.study is not None:
         tags["optuna.study"] = cfg.trial.study
         tags["optuna.trial"] = str(cfg.trial.number)

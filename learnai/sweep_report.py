@@ -36,6 +36,7 @@ class Child:
     final_val_loss: float
     val_r2: float
     trial: str = ""
+    study: str = ""
     params: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -95,6 +96,7 @@ def collect(uri: str, parent_run_id: str) -> list[Child]:
                 final_val_loss=_metric(run, "final_val_loss"),
                 val_r2=_metric(run, "val_r2"),
                 trial=tags.get("optuna.trial", ""),
+                study=tags.get("optuna.study", ""),
                 params=dict(run.data.params),
             )
         )

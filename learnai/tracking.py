@@ -7,6 +7,8 @@ buffered and flushed every few seconds, artifacts copied in one call at the end.
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -26,9 +28,44 @@ if TYPE_CHECKING:
 
     from learnai.train import TrainState
 
+log = logging.getLogger("learnai")
+
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
+HOST_TAG = "learnai.host"
+PID_TAG = "learnai.pid"
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
+MAX_NAME = 250  # MLflow's limit on run names (PostgreSQL enforces it)
+MAX_TAG = 5000  # MLflow's limit on tag values in its SQL stores is 8000: stay well inside
+
+
+def mask_overrides(overrides: Iterable[str]) -> str:
+    """Overrides as one line, secrets masked on the parsed values (Hydra escapes ':' in
+    override text, so masking the text alone would miss ``user\\:PW@host``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out = []
+    for line in overrides:
+        try:
+            (o,) = OverridesParser.create().parse_overrides([line])
+            value = o.value() if not o.is_sweep_override() else None
+        except Exception:
+            value = None
+        if isinstance(value, str) and mask_secrets(value) != value:
+            out.append(f"{line.split('=', 1)[0]}={mask_secrets(value)}")
+        else:
+            out.append(mask_secrets(line))
+    return " ".join(out)
+
+
+def limit_name(name: str) -> str:
+    """A run name within MLflow's 250 characters."""
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 3] + "..."
+
+
+def limit_tag(value: str) -> str:
+    """A tag value well within MLflow's limit."""
+    return value if len(value) <= MAX_TAG else value[: MAX_TAG - 3] + "..."
 
 
 def resolve_uri(uri: str, base: Path) -> str:
@@ -83,6 +120,28 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+_reaped: set[tuple[str, str]] = set()
+
+
+class ParentRunError(RuntimeError):
+    """A sweep job's parent run is missing or already ended: the job would be orphaned."""
+
+
+def _check_parent(client: MlflowClient, parent_run_id: str) -> None:
+    try:
+        parent = client.get_run(parent_run_id)
+    except Exception as err:
+        raise ParentRunError(
+            f"the sweep's parent run {parent_run_id} is not in this store "
+            f"({err.__class__.__name__})"
+        ) from err
+    if parent.info.status != "RUNNING":
+        raise ParentRunError(
+            f"the sweep's parent run {parent_run_id} is {parent.info.status}, not RUNNING: "
+            "a job cannot join a sweep that has ended"
+        )
+
+
 class RunRecorder:
     """One MLflow run: created on start, written in batches, ended with a status."""
 
@@ -104,15 +163,20 @@ class RunRecorder:
         artifact_location: str | None = None,
         flush_every_s: float = 5.0,
     ) -> RunRecorder:
-        from learnai.stale_runs import owner_tags, repair_stale_runs
-
         client = open_store(uri)
         experiment_id = ensure_experiment(client, experiment, artifact_location)
-        repair_stale_runs(client, experiment_id)
-        all_tags = {**owner_tags(), **(tags or {})}
+        if (uri, experiment_id) not in _reaped:
+            _reaped.add((uri, experiment_id))
+            if reaped := reap_stale_runs(client, experiment_id):
+                log.warning(
+                    "%d run(s) left RUNNING by a process that is gone: ended KILLED", reaped
+                )
+        all_tags = {**process_tags(), **(tags or {})}
         if parent_run_id:
+            _check_parent(client, parent_run_id)
             all_tags[PARENT_TAG] = parent_run_id
-        run = client.create_run(experiment_id, tags=all_tags, run_name=run_name)
+        name = limit_name(run_name) if run_name else None
+        run = client.create_run(experiment_id, tags=all_tags, run_name=name)
         return cls(client, run.info.run_id, flush_every_s)
 
     def log_params(self, params: Mapping[str, str]) -> None:
@@ -173,6 +237,58 @@ class EpochMetrics:
         self.recorder.add_series("train_loss", state.train_loss[start:], start)
         self.recorder.add_series("val_loss", state.val_loss[start:], start)
         self.recorder.flush(force=False)
+
+
+# --- runs left RUNNING by a process that is gone ---------------------------------------
+
+
+def process_tags() -> dict[str, str]:
+    """Who writes a run: the next command on this host can tell whether it is alive."""
+    import socket
+
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale_runs(client: MlflowClient, experiment_id: str) -> int:
+    """End as KILLED the RUNNING runs whose process on this host is gone (SIGKILL,
+    power loss, OOM killer); returns how many. Runs of other hosts are left alone."""
+    import socket
+
+    host = socket.gethostname()
+    stale = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+        max_results=1000,
+    )
+    ended = 0
+    for run in stale:
+        pid = run.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            client.set_tag(run.info.run_id, "learnai.reaped", "process gone")
+            client.set_terminated(run.info.run_id, "KILLED")
+            ended += 1
+    return ended
+
+
+def end_running_children(uri: str, parent_run_id: str, status: str = "KILLED") -> int:
+    """End a finished sweep's children that no job will end any more; returns how many."""
+    client = open_store(uri)
+    ended = 0
+    for run in child_runs(uri, parent_run_id):
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, status)
+            ended += 1
+    return ended
 
 
 # --- reading runs back (sweep summaries) -------------------------------------------------

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from experiments.baselines.bare import train as bare_train
 from experiments.loop_bench import bare_loop, learnai_loop
 from learnai.animation import Canvas, Panel, save_gif
 from learnai.data import nonlinear
@@ -18,21 +16,9 @@ from learnai.data import nonlinear
 def test_training_loop_matches_the_bare_tutorial_loop() -> None:
     """Chunked host syncs and on-device loss buffers give the very same loss history."""
     data = nonlinear(n_samples=300)
-    x = torch.cat([data.x_train, data.x_val])
-    y = torch.cat([data.y_train, data.y_val])
-    # Same model init and data: the bare loop trains on train+val, so compare the
-    # learnai loop against a bare loop on the train split only.
     ours = learnai_loop(data, epochs=40)
-    bare = bare_loop(data.x_train, data.y_train, epochs=40)
-    assert len(ours) == 40
+    bare = bare_loop(data, epochs=40)  # same init, same split
     np.testing.assert_allclose(ours, bare, rtol=1e-5)
-    assert len(bare_loop(x, y, epochs=3)) == 3
-
-
-def test_bare_baseline_trains() -> None:
-    losses = bare_train(0.01, 2, epochs=20)
-    assert len(losses) == 20
-    assert losses[-1] < losses[0]
 
 
 @pytest.fixture
@@ -67,9 +53,10 @@ def test_delta_gif_decodes_to_exactly_the_drawn_frames(frames, tmp_path: Path) -
         assert np.array_equal(np.asarray(gif.convert("RGB")), np.asarray(frame.convert("RGB"))), i
 
 
-def test_delta_gif_is_no_larger_than_pillows_optimizer(frames, tmp_path: Path) -> None:
+def test_delta_gif_is_within_two_percent_of_pillows_own_optimizer(frames, tmp_path: Path) -> None:
+    """The delta-frame writer buys speed, not size: the file stays as small as Pillow's."""
     save_gif(frames, tmp_path / "delta.gif")
     frames[0].save(tmp_path / "pillow.gif", save_all=True, append_images=frames[1:], loop=0)
     delta = (tmp_path / "delta.gif").stat().st_size
     pillow = (tmp_path / "pillow.gif").stat().st_size
-    assert delta <= 1.1 * pillow, (delta, pillow)
+    assert delta <= 1.02 * pillow, (delta, pillow)

@@ -28,7 +28,6 @@ from omegaconf import DictConfig
 from optuna.trial import TrialState
 
 from learnai.config import ConfigError, exit_with, validate_job
-from learnai.context import sweep_dir_of
 from learnai.sweeper import search_space
 from learnai.sweeper.trial_link import LIVE_STUDIES, PRUNER_ATTR, pruner_config
 
@@ -202,13 +201,11 @@ class OptunaSweeperImpl:
         return [f"{k}={v}" for k, v in params.items()] + link
 
     def sweep(self, arguments: list[str]) -> list[Any]:
-        from learnai import sweep_tracking
-
         space, fixed = check_sweep(
             self.config, self.hydra_context.config_loader, self, list(arguments)
         )
         study = self._create_study(space)
-        parent = sweep_tracking.current_parent(sweep_dir_of(self.config.hydra))
+        parent = None  # the entry point reports the study on the sweep's parent run
         first = len(study.trials)
         log.info(
             "study %r: %d trials so far, running %d more (%s, %s)",
@@ -232,8 +229,6 @@ class OptunaSweeperImpl:
         parent: tuple[str, str] | None,
         first: int,
     ) -> list[Any]:
-        from learnai import sweep_tracking
-
         results: list[Any] = []
         failures = 0
         remaining = self.n_trials
@@ -265,11 +260,6 @@ class OptunaSweeperImpl:
                 )
                 break
 
-        from learnai.sweeper.study_report import report_study
-
-        new_trials = study.trials[first:]
-        report_study(study, new_trials, parent, self._storage_url())
-        sweep_tracking.note_failures(failures)
         return results
 
     def _record(self, study: optuna.Study, trial: optuna.Trial, ret: Any) -> bool:

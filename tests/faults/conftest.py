@@ -9,11 +9,15 @@ killed servers and full file systems.
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# The fault suite shares the sweep tests' helpers (tests/sweep_helpers.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fault_helpers import MlflowServer
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432

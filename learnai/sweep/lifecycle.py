@@ -1,0 +1,243 @@
+"""A multirun's parent MLflow run, owned by learnai's entry point.
+
+Work a sweep cannot do without does not belong in a Hydra callback (Hydra turns a
+callback's exception into a warning and goes on). So before ``hydra.main`` launches any
+job, the entry point composes the sweep's config, validates the base config and every
+job (grid) or every bound of the search space (Optuna), creates the parent run, and hands
+its id to every job as the override ``tracking.parent_run_id=<id>``: it travels inside
+each job's own config, to any launcher and any machine. After Hydra returns or raises,
+:meth:`Sweep.finish` ends children left RUNNING, writes the report and ends the parent
+FINISHED, FAILED or KILLED.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from learnai.config import ConfigError, exit_with, validate, validate_job
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from learnai.sweep.invocation import Invocation
+    from learnai.tracking import RunRecorder
+
+log = logging.getLogger("learnai")
+
+PARENT_KEY = "tracking.parent_run_id"
+
+
+def _is_sweep(override: Any) -> bool:
+    return bool(override.is_sweep_override())
+
+
+def _compose(inv: Invocation, config_dir: str) -> tuple[DictConfig, Any]:
+    """The sweep's base config (sweep overrides left out) and Hydra's config loader."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(inv.overrides)
+    base = [o.input_line for o in parsed if not _is_sweep(o)]
+    if inv.config_dir:
+        base.append(f"hydra.searchpath=[file://{Path(inv.config_dir).resolve()}]")
+    initialize_config_dir(config_dir=config_dir, version_base="1.3", job_name="learnai")
+    cfg = compose(inv.config_name or "config", overrides=base, return_hydra_config=True)
+    return cfg, GlobalHydra.instance().config_loader()
+
+
+def _grid_jobs(cfg: DictConfig, overrides: list[str]) -> list[list[str]]:
+    """Every job of a grid sweep: the product of the sweep overrides' values."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    axes: list[list[str]] = []
+    fixed: list[str] = []
+    for o in OverridesParser.create().parse_overrides(params + overrides):
+        if not _is_sweep(o):
+            fixed.append(o.input_line)
+            continue
+        key = o.get_key_element()
+        try:
+            values = list(o.sweep_string_iterator())
+        except Exception as err:  # interval(): nothing to enumerate
+            raise ConfigError(f"invalid sweep value for {key}: {o.input_line!r} ({err})") from err
+        axes.append([f"{key}={v}" for v in values])
+    return [[*fixed, *job] for job in itertools.product(*axes)]
+
+
+def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None:
+    """Every bound and choice of the search space gives a valid learnai config."""
+    from learnai.sweeper import search_space  # MERGE: plugin module
+
+    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    try:
+        space, fixed = search_space.parse(params + overrides)
+    except search_space.SearchSpaceError as err:
+        raise ConfigError(f"invalid sweep param {err}") from err
+    base = [f"{k}={v}" for k, v in fixed.items()]
+    try:
+        validate_job(loader, cfg, base)
+        for key, dist in space.items():
+            for value in search_space.endpoints(dist):
+                validate_job(loader, cfg, [*base, f"{key}={value}"])
+    except ConfigError as err:
+        raise ConfigError(f"{err} [from the sweep's search space]") from err
+
+
+def _validate(cfg: DictConfig, loader: Any, sweeper: str, overrides: list[str]) -> None:
+    validate(cfg)
+    if sweeper == "basic":
+        for job in _grid_jobs(cfg, overrides):
+            validate_job(loader, cfg, job)
+    elif sweeper == "optuna":
+        _validate_optuna(cfg, loader, overrides)
+    # Other sweepers: each job validates its own config before its run exists.
+
+
+def _one_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " | ".join(lines[:2]) or type(err).__name__
+
+
+@dataclass
+class Sweep:
+    """One multirun: its composed config, its store and (when learnai made it) its parent."""
+
+    cfg: DictConfig
+    uri: str
+    sweeper: str
+    parent_run_id: str
+    recorder: RunRecorder | None  # None: the user named an existing parent to join
+
+    @classmethod
+    def prepare(cls, inv: Invocation, config_dir: str) -> Sweep | None:
+        """Validate the sweep and create its parent run; None when this is no multirun.
+
+        A bad value exits 2 and an unreachable store exits 1, each with one line, before
+        any run, study or job exists.
+        """
+        from hydra.core.global_hydra import GlobalHydra
+
+        from learnai import redaction, tracking
+
+        try:
+            try:
+                cfg, loader = _compose(inv, config_dir)
+                redaction.guard(redaction.config_strings(cfg))
+                multirun = inv.multirun or str(cfg.hydra.mode).endswith("MULTIRUN")
+                if not multirun:
+                    return None
+                sweeper = str(cfg.hydra.runtime.choices.get("hydra/sweeper") or "basic")
+                _validate(cfg, loader, sweeper, inv.overrides)
+            except ConfigError:
+                raise
+            except Exception as err:  # Hydra/OmegaConf: the overrides do not compose
+                raise ConfigError(_one_line(err)) from err
+        except ConfigError as err:
+            exit_with(err)
+        finally:
+            GlobalHydra.instance().clear()
+
+        uri = tracking.resolve_uri(cfg.tracking.uri, Path.cwd())
+        joined = cfg.tracking.get("parent_run_id")
+        if joined:
+            return cls(cfg, uri, sweeper, str(joined), None)
+        try:
+            recorder = tracking.RunRecorder.start(
+                uri,
+                cfg.tracking.experiment,
+                run_name=cfg.tracking.run_name or _sweep_name(cfg, inv.overrides),
+                tags=_sweep_tags(sweeper, inv.overrides),
+                artifact_location=cfg.tracking.artifact_location,
+            )
+        except Exception as err:
+            print(
+                f"learnai: cannot create the sweep's parent run in "
+                f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(_one_line(err))}",
+                file=__import__("sys").stderr,
+            )
+            raise SystemExit(1) from None
+        sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder)
+        log.info("sweep parent run %s", recorder.run_id)
+        return sweep
+
+    def job_overrides(self) -> list[str]:
+        """Overrides added to every job: how each job finds its parent, on any machine."""
+        if self.recorder is None:
+            return []  # the user's own tracking.parent_run_id override already travels
+        return [f"{PARENT_KEY}={self.parent_run_id}"]
+
+    def finish(self, status: str) -> None:
+        """End what the sweep left open and report; never raises (a sweep is ending)."""
+        from learnai import tracking
+
+        if self.recorder is None:
+            return
+        recorder, self.recorder = self.recorder, None
+        try:
+            ended = tracking.end_running_children(self.uri, self.parent_run_id, "KILLED")
+            if ended:
+                log.warning("%d job run(s) were still RUNNING: ended as KILLED", ended)
+            summary = self._report(recorder)
+        except BaseException as err:  # the report is a bonus; the parent must still end
+            log.error("sweep report failed: %s", tracking.mask_secrets(_one_line(err)))
+            summary = None
+            if status == "FINISHED":
+                status = "FAILED"
+        try:
+            if status != "FINISHED":
+                recorder.set_tags({"sweep.state": "aborted" if status == "KILLED" else "failed"})
+            recorder.end(status)
+        except BaseException as err:
+            log.error(
+                "could not end the sweep's parent run %s: %s",
+                self.parent_run_id,
+                tracking.mask_secrets(_one_line(err)),
+            )
+        if summary is not None:
+            summary.print(self.uri)
+
+    def _report(self, recorder: RunRecorder) -> Any:
+        from learnai.sweep_report import report_sweep
+
+        summary = report_sweep(self.uri, recorder)
+        if self.sweeper == "optuna":
+            from learnai.sweep.study_link import report_linked_study
+
+            report_linked_study(self.cfg, self.uri, self.parent_run_id, summary)
+        return summary
+
+
+def _sweep_tags(sweeper: str, overrides: list[str]) -> dict[str, str]:
+    from learnai import tracking
+
+    return {
+        "learnai.sweep": "true",
+        "sweep.overrides": tracking.limit_tag(tracking.mask_overrides(overrides)),
+        "sweep.sweeper": sweeper,
+        "learnai.host": socket.gethostname(),
+        "learnai.pid": str(os.getpid()),
+    }
+
+
+def _sweep_name(cfg: DictConfig, overrides: list[str]) -> str:
+    """``<experiment> sweep: lr=0.01,1`` from the swept keys, within MLflow's limit."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from learnai import tracking
+
+    swept = []
+    for o in OverridesParser.create().parse_overrides(overrides):
+        if _is_sweep(o):
+            key = o.get_key_element().split(".")[-1]
+            swept.append(f"{key}={o.input_line.split('=', 1)[1]}")
+    name = f"{cfg.tracking.experiment} sweep: {' '.join(swept) or 'search'}"
+    return tracking.limit_name(tracking.mask_secrets(name))
