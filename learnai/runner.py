@@ -107,7 +107,7 @@ def run(cfg: DictConfig) -> Result:
         _end_despite(recorder, status)
         if link is not None:
             link.finish("failed")
-        from learnai.store_checks import explain_failure
+        from learnai.store_failures import explain_failure
 
         failure = explain_failure(exc, uri)  # a full disk or a lost store: one line
         if failure is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from learnai.secrets import mask_secrets
 from learnai.stores import (
     PG_CONNECT_TIMEOUT_S,
+    SQLITE_TIMEOUT_S,
     StoreError,
     is_postgres,
     sqlite_path,
@@ -219,8 +220,10 @@ def _engine(uri: str, key: str, shown: str):
             f"{key}: {shown} needs the Python driver {driver!r}, which is not installed: "
             f"pip install {package}"
         ) from None
-    connect_args = {}
-    if is_postgres(uri):
+    connect_args: dict = {}
+    if sqlite_path(uri) is not None:
+        connect_args["timeout"] = SQLITE_TIMEOUT_S  # parallel jobs may be writing
+    elif is_postgres(uri):
         url = make_url(with_connect_timeout(uri))
     elif url.get_backend_name() == "mysql":
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
@@ -287,50 +290,3 @@ def _local_path(location: str) -> Path | None:
     if "://" not in location:
         return Path(location).expanduser().resolve()
     return None
-
-
-_DISK_FULL = ("database or disk is full", "no space left on device")
-_UNREACHABLE = (
-    "max retries exceeded",
-    "connection refused",
-    "server closed the connection",
-    "connection failed",
-    "could not connect",
-    "terminating connection",
-    "read timed out",
-    "connection reset",
-    "connection aborted",
-)
-
-
-def explain_failure(exc: BaseException, uri: str) -> StoreError | None:
-    """A one-line :class:`StoreError` for a run that died of its store, else None.
-
-    A full disk (``ENOSPC``, SQLite's "database or disk is full") and a store that went
-    away mid-run (refused or dropped connections, HTTP retries exhausted) are told apart
-    from bugs by walking the exception's chain.
-    """
-    if not isinstance(exc, Exception):
-        return None
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        text = str(cause).lower()
-        if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
-            where = f" writing {cause.filename}" if cause.filename else ""
-            return StoreError(f"the disk is full{where} (run of {mask_secrets(uri)} ended FAILED)")
-        if any(marker in text for marker in _DISK_FULL):
-            return StoreError(f"the disk is full: {_first_line(cause)} (store {mask_secrets(uri)})")
-        if any(marker in text for marker in _UNREACHABLE):
-            return StoreError(
-                f"tracking.uri: lost the store {mask_secrets(uri)}: {_first_line(cause)}"
-            )
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return mask_secrets(text[:300])
