@@ -43,6 +43,21 @@ def test_nothing_listening_at_an_http_uri(tmp_path: Path) -> None:
     assert took < BOUND_S, f"took {took:.0f} s"
 
 
+@pytest.mark.slow
+def test_a_server_that_accepts_but_never_answers(tmp_path: Path) -> None:
+    """A real listening socket that never accepts: connects succeed, replies never come."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        proc, took = _timed_run(tmp_path, f"tracking.uri={uri}")
+    line = _one_line_error(proc)
+    assert uri in line and "no reply" in line, line
+    assert took < BOUND_S + 10, f"took {took:.0f} s"  # 15 s read timeout + start-up
+
+
 def test_a_closed_postgres_port_with_a_password(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     uri = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/runs"
