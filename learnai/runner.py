@@ -60,10 +60,9 @@ def train(cfg: DictConfig) -> float:
 def run(cfg: DictConfig) -> Result:
     # Everything that can reject the config happens before the MLflow run exists.
     validate(cfg)
-    import torch
-    from hydra.utils import instantiate
-
-    from learnai.device import resolve_device, set_threads
+    from learnai import tracking
+    from learnai.resources import check_resources
+    from learnai.store_checks import check_run_stores
 
     ctx = job_context()
     _exit_on_sigterm()
@@ -74,6 +73,15 @@ def run(cfg: DictConfig) -> Result:
             "this multirun job has no parent run (tracking.parent_run_id is not set): start "
             "sweeps with `python -m learnai -m ...`, or pass tracking.parent_run_id=RUN_ID"
         )
+    uri = tracking.resolve_uri(cfg.tracking.uri, ctx.base_dir)
+    # A dead, unwritable or shared store and a run too big for memory: one line, now.
+    check_run_stores(uri, cfg.tracking.artifact_location, _study_storage(ctx))
+    check_resources(cfg, ctx.parallel_jobs)
+    import torch
+    from hydra.utils import instantiate
+
+    from learnai.device import resolve_device, set_threads
+
     device = resolve_device(cfg.trainer.device)
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs)
     torch.manual_seed(cfg.trainer.seed)
@@ -84,9 +92,6 @@ def run(cfg: DictConfig) -> Result:
 
     trial = current_trial()  # None unless an Optuna sweep launched this job
 
-    from learnai import tracking
-
-    uri = tracking.resolve_uri(cfg.tracking.uri, ctx.base_dir)
     recorder = tracking.RunRecorder.start(
         uri,
         cfg.tracking.experiment,
@@ -102,15 +107,43 @@ def run(cfg: DictConfig) -> Result:
         result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, trial)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
-        recorder.end(status)
+        _end_despite(recorder, status)
         if trial is not None:
             trial.set_user_attr("outcome", "failed")
+        from learnai.store_failures import explain_failure
+
+        failure = explain_failure(exc, uri)  # a full disk or a lost store: one line
+        if failure is not None:
+            raise failure from exc
         raise
     recorder.end("FINISHED")
     if trial is not None:
         trial.set_user_attr("outcome", result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
     return result
+
+
+def _end_despite(recorder: Any, status: str) -> None:
+    """End the run; if the store refuses (full disk, gone), say so and keep the first
+    error: the run stays RUNNING until the next run in its experiment repairs it."""
+    try:
+        recorder.end(status)
+    except Exception as exc:
+        from learnai.secrets import mask_secrets
+
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error("could not end run %s as %s: %s", recorder.run_id, status, mask_secrets(first))
+
+
+def _study_storage(ctx: JobContext) -> str | None:
+    """The Optuna storage URL of the sweep that launched this job, if any."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not ctx.is_multirun:
+        return None
+    from hydra_plugins.learnai_optuna_sweeper.storage import storage_url
+
+    return storage_url(HydraConfig.get().sweeper.get("storage"), ctx.base_dir)
 
 
 def _guard_secrets(cfg: DictConfig) -> None:

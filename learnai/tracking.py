@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
+
+# Opening stores and masking secrets live in their own modules; re-exported here
+# because callers reach them through ``tracking``.
+from learnai.secrets import mask_secrets
+from learnai.stores import open_store, sqlite_path
+
+__all__ = ["mask_secrets", "open_store", "sqlite_path"]
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -31,13 +37,6 @@ PID_TAG = "learnai.pid"
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 MAX_NAME = 250  # MLflow's limit on run names (PostgreSQL enforces it)
 MAX_TAG = 5000  # MLflow's limit on tag values in its SQL stores is 8000: stay well inside
-# The password may contain '/' (base64 secrets do); it ends at the last '@' of the URL.
-_SECRET = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^\s]+)@")
-
-
-def mask_secrets(value: str) -> str:
-    """Hide the password of any ``scheme://user:password@host`` URL inside ``value``."""
-    return _SECRET.sub(lambda m: f"{m['scheme']}{m['user']}:***@", value)
 
 
 def mask_overrides(overrides: Iterable[str]) -> str:
@@ -80,43 +79,6 @@ def resolve_uri(uri: str, base: Path) -> str:
         if path and path != ":memory:":
             return "sqlite:///" + str((base / path).resolve())
     return uri
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file behind a ``sqlite:///`` URI, or None for other stores."""
-    if uri.startswith("sqlite:///") and ":memory:" not in uri:
-        return Path(uri[len("sqlite:///") :].split("?")[0])
-    return None
-
-
-_clients: dict[str, MlflowClient] = {}
-
-
-def open_store(uri: str) -> MlflowClient:
-    """A client for ``uri``; a fresh SQLite store is created once, under a file lock.
-
-    Several processes creating one SQLite schema at the same moment race (both run the
-    migrations); the lock makes the first one create it and the others wait.
-    """
-    if uri in _clients:
-        return _clients[uri]
-    # Progress bars for local artifact copies only clutter the sweep's console output.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # MLflow 3 sends usage telemetry from every logging call; off unless the user opts in
-    # (MLFLOW_DISABLE_TELEMETRY=false): it costs time and a tracker should not phone home.
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from mlflow import MlflowClient
-
-    db = sqlite_path(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(db) + ".lock"):
-            client = MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)  # creates or upgrades the schema
-    else:
-        client = MlflowClient(tracking_uri=uri)
-    _clients[uri] = client
-    return client
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:

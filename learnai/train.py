@@ -93,7 +93,9 @@ class Trainer:
             prediction = model(data.x_train)  # 2. forward pass
             loss = criterion(prediction, data.y_train)  # 3. loss (the criterion)
             loss.backward()  # 4. backward pass
-            optimizer.step()  # 5. optimizer step
+            overflow = _step(optimizer)  # 5. optimizer step
+            if overflow:  # the update itself is beyond float32: record the loss as inf
+                loss = torch.full_like(loss, math.inf)
 
             model.eval()  # record: validation loss and a frame, still on the device
             with torch.no_grad():
@@ -103,7 +105,7 @@ class Trainer:
                     snapshots[frame_index[epoch]] = model(data.grid_features).squeeze(1)
             filled += 1
 
-            if filled == self.sync_every or epoch == self.epochs - 1:
+            if filled == self.sync_every or epoch == self.epochs - 1 or overflow:
                 self._sync(state, chunk[:, :filled].tolist())
                 filled = 0
                 if state.stop:
@@ -134,6 +136,21 @@ class Trainer:
         state.val_loss.extend(val)
         for callback in self.callbacks:
             callback.on_chunk(state)
+
+
+def _step(optimizer: torch.optim.Optimizer) -> bool:
+    """``optimizer.step()``; True when the step overflowed float32 (e.g. ``lr=1e38``).
+
+    Torch refuses a scalar (lr times the update) that does not fit the parameters'
+    dtype; for training that is divergence, not a crash.
+    """
+    try:
+        optimizer.step()
+    except RuntimeError as exc:
+        if "without overflow" not in str(exc):
+            raise
+        return True
+    return False
 
 
 def r2_score(prediction: torch.Tensor, target: torch.Tensor) -> float:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,7 @@ class Sweep:
             GlobalHydra.instance().clear()
 
         uri = tracking.resolve_uri(cfg.tracking.uri, Path.cwd())
+        _check_stores(cfg, uri, sweeper)
         joined = cfg.tracking.get("parent_run_id")
         if joined:
             return cls(cfg, uri, sweeper, str(joined), None)
@@ -164,7 +166,7 @@ class Sweep:
             print(
                 f"learnai: cannot create the sweep's parent run in "
                 f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(_one_line(err))}",
-                file=__import__("sys").stderr,
+                file=sys.stderr,
             )
             raise SystemExit(1) from None
         sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder)
@@ -216,6 +218,23 @@ class Sweep:
 
             report_linked_study(self.cfg, self.uri, self.parent_run_id, summary)
         return summary
+
+
+def _check_stores(cfg: DictConfig, uri: str, sweeper: str) -> None:
+    """A dead, unwritable or shared store: one line and exit 1 before any run exists."""
+    from learnai.store_checks import check_run_stores
+    from learnai.stores import StoreError
+
+    study = None
+    if sweeper == "optuna":
+        from hydra_plugins.learnai_optuna_sweeper.storage import storage_url
+
+        study = storage_url(cfg.hydra.sweeper.get("storage"), Path.cwd())
+    try:
+        check_run_stores(uri, cfg.tracking.artifact_location, study)
+    except StoreError as err:
+        print(f"learnai: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _sweep_tags(sweeper: str, overrides: list[str]) -> dict[str, str]:

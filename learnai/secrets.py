@@ -1,0 +1,117 @@
+"""Hiding passwords before a value is printed, logged, tagged or written to a file.
+
+Store URIs may carry a password (``postgresql://user:pw@host/db``). Everything learnai
+shows or records goes through one of these functions first. Masking works on *parsed*
+values where there are any (a Hydra override is parsed with Hydra's own parser, so an
+escaped ``user\\:pw@`` is unescaped first); :func:`mask_secrets` is the last line of
+defence for free text and also matches the escaped forms Hydra writes.
+
+Example:
+    >>> mask_secrets("postgresql://alice:s3/cr@t@db:5432/runs")
+    'postgresql://alice:***@db:5432/runs'
+    >>> mask_override(r"tracking.uri=postgresql://alice\\:pw@db/runs")
+    "tracking.uri='postgresql://alice:***@db/runs'"
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["MASK", "mask_mapping", "mask_override", "mask_secrets"]
+
+MASK = "***"
+
+# scheme://user:password@ -- the password may hold '/', '@' and ':' (base64 and generated
+# secrets do): it runs to the last '@' before the next URL or whitespace. Hydra escapes
+# ':' in overrides it writes (``user\:pw@``), so an optional backslash precedes the ':'.
+_URL_SECRET = re.compile(
+    r"(?P<head>[a-zA-Z][\w+.-]*://[^:/@\s\\]*)(?P<sep>\\?:)(?P<pw>(?:(?!://)\S)+)@"
+)
+# libpq keyword form and URL query parameters: ``password=pw`` (also ``?password=pw``).
+_KEYWORD_SECRET = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd)\s*\\?[=:]\s*)(?P<pw>[^\s&;,]+)", re.I
+)
+# Config keys whose whole value is a secret.
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key)$", re.I)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every URL (and ``password=...``) replaced by ``***``."""
+    text = _URL_SECRET.sub(lambda m: f"{m['head']}{m['sep']}{MASK}@", text)
+    return _KEYWORD_SECRET.sub(lambda m: f"{m['head']}{MASK}", text)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a (dotted) config key names a secret, e.g. ``db.password``."""
+    return bool(_SECRET_KEY.search(key.rsplit(".", 1)[-1]))
+
+
+def mask_mapping(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a nested mapping with secret-named keys and URL passwords masked."""
+    return {k: MASK if is_secret_key(str(k)) else _mask_value(v) for k, v in tree.items()}
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, Mapping):
+        return mask_mapping(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_mask_value(v) for v in value)
+    return value
+
+
+def mask_override(override: str) -> str:
+    """One command-line override with any secret in its *parsed* value masked.
+
+    ``tracking.uri=postgresql://u\\:pw@h/db`` (Hydra's escaped form) and
+    ``'tracking.uri=postgresql://u:pw@h/db'`` both come back with ``***`` for ``pw``.
+    A value that holds no secret is returned unchanged; text Hydra cannot parse is
+    masked as free text.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_override(override)
+    except Exception:  # not an override Hydra accepts: mask it as text
+        return mask_secrets(override)
+    key = parsed.get_key_element()  # with its +, ++ or ~ prefix
+    if parsed.is_delete() and parsed.value() is None:
+        return override
+    if is_secret_key(parsed.key_or_group):
+        return f"{key}={MASK}"
+    value = parsed.value()
+    masked = _mask_sweep(value)
+    if masked is value:
+        return mask_secrets(override)
+    return f"{key}={masked}"
+
+
+def _mask_sweep(value: Any) -> Any:
+    """``value`` itself when it holds no secret, else its masked override text."""
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    if isinstance(value, ChoiceSweep):
+        items = [_mask_value(v) for v in value.list]
+        if items == list(value.list):
+            return value
+        return "choice(" + ", ".join(_format(v) for v in items) + ")"
+    masked = _mask_value(value)
+    if masked == value:
+        return value
+    return _format(masked)
+
+
+def _format(value: Any) -> str:
+    """Override text for a plain value (strings quoted, so nothing needs escaping)."""
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_format(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)

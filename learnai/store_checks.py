@@ -1,0 +1,292 @@
+"""Preflight checks: is a store usable, before any run, experiment or trial is created?
+
+Each check fails within seconds (one HTTP request with a timeout, one database
+connection with ``connect_timeout``, one small file write) with a :class:`StoreError`
+whose message is one line naming the config key and the store, password masked.
+
+Example:
+    >>> check_store("postgresql://u:pw@127.0.0.1:1/db")  # doctest: +SKIP
+    StoreError: tracking.uri: cannot connect to postgresql://u:***@127.0.0.1:1/db: ...
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from learnai.secrets import mask_secrets
+from learnai.stores import (
+    PG_CONNECT_TIMEOUT_S,
+    SQLITE_TIMEOUT_S,
+    StoreError,
+    is_postgres,
+    sqlite_path,
+    with_connect_timeout,
+)
+
+__all__ = ["check_artifact_root", "check_distinct_stores", "check_store"]
+
+HTTP_CONNECT_TIMEOUT_S = 5
+HTTP_READ_TIMEOUT_S = 15
+MIN_FREE_BYTES = 1 << 20  # below this, SQLite's next page or a plot will not fit
+_DRIVER_PACKAGES = {
+    "psycopg": "'psycopg[binary]' (pip install 'learnai[postgres]')",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "mysqldb": "mysqlclient",
+}
+_checked: set[tuple[str, str]] = set()
+
+
+def check_store(uri: str, key: str = "tracking.uri") -> None:
+    """Raise :class:`StoreError` unless the store at ``uri`` answers and can be written.
+
+    ``key`` is the config key the URI came from, named in the message. A store that
+    passed once is not checked again in this process.
+    """
+    if (uri, key) in _checked:
+        return
+    shown = mask_secrets(uri)
+    scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+    if scheme == "file" or (not scheme and not uri.startswith("sqlite:")):
+        raise StoreError(
+            f"{key}: {shown} is a folder, not a database; MLflow 3 and Optuna need a "
+            "database URI such as sqlite:///mlruns/mlflow.db"
+        )
+    if scheme in ("http", "https"):
+        if key != "tracking.uri":
+            raise StoreError(f"{key}: {shown} is a server URL; Optuna needs a database URL")
+        _check_http(uri, key, shown)
+    elif (db := sqlite_path(uri)) is not None:
+        _check_writable_dir(db.parent, key, shown)
+        _check_sqlite_file(db, key, shown)
+        _check_tables(uri, key, shown)
+    else:
+        _check_database(uri, key, shown)
+        _check_tables(uri, key, shown)
+    _checked.add((uri, key))
+
+
+def check_distinct_stores(mlflow_uri: str, optuna_uri: str | None) -> None:
+    """Refuse MLflow and Optuna sharing one database: both keep an ``alembic_version``
+    table there, and each one's migrations would break the other's schema."""
+    if optuna_uri is None or _identity(mlflow_uri) != _identity(optuna_uri):
+        return
+    raise StoreError(
+        f"tracking.uri and hydra.sweeper.storage are the same database "
+        f"({mask_secrets(optuna_uri)}); MLflow and Optuna each need their own, "
+        "e.g. sqlite:///mlruns/mlflow.db and sqlite:///mlruns/optuna.db"
+    )
+
+
+def check_artifact_root(path: Path, key: str = "tracking.artifact_location") -> None:
+    """Raise :class:`StoreError` unless artifacts can be written under local ``path``."""
+    _check_writable_dir(path, key, str(path))
+
+
+def _identity(uri: str) -> tuple[str, ...]:
+    db = sqlite_path(uri)
+    if db is not None:
+        return ("sqlite", str(db.resolve()))
+    try:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(uri)
+        port = url.port or {"postgresql": 5432, "mysql": 3306}.get(url.get_backend_name())
+        return (url.get_backend_name(), url.host or "localhost", str(port), url.database or "")
+    except Exception:  # not a database URL: compare the text
+        return ("uri", uri)
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def _check_writable_dir(path: Path, key: str, shown: str) -> None:
+    """Prove a file can be written in ``path``, or where it would be created.
+
+    Nothing is left behind: a missing folder is probed at its nearest existing parent
+    (the run creates the folder later), and the probe file is deleted.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".learnai-probe-") as probe:
+            probe.write(b"\0" * 4096)  # one SQLite page
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        raise StoreError(f"{key}: cannot write to {path} ({shown}): {_os_reason(exc)}") from None
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        raise StoreError(
+            f"{key}: the disk is full: {free // 1024} KiB free at {path} ({shown}), "
+            f"need at least {MIN_FREE_BYTES // 1024} KiB"
+        )
+
+
+def _check_sqlite_file(db: Path, key: str, shown: str) -> None:
+    if not db.exists():
+        return
+    try:
+        with open(db, "r+b") as f:  # opened for writing, nothing written
+            head = f.read(16)
+    except OSError as exc:
+        raise StoreError(f"{key}: cannot write {db} ({shown}): {_os_reason(exc)}") from None
+    if head and head != b"SQLite format 3\0":
+        raise StoreError(f"{key}: {db} is not an SQLite database ({shown})")
+
+
+def _check_http(uri: str, key: str, shown: str) -> None:
+    import requests
+
+    auth = None
+    user, password = (
+        os.environ.get("MLFLOW_TRACKING_USERNAME"),
+        os.environ.get("MLFLOW_TRACKING_PASSWORD"),
+    )
+    if user and password:
+        auth = (user, password)
+    headers = {}
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {token}"
+    verify: bool | str = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() != "true"
+    verify = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or verify
+    try:
+        reply = requests.get(
+            uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
+            params={"max_results": 1},
+            timeout=(HTTP_CONNECT_TIMEOUT_S, HTTP_READ_TIMEOUT_S),
+            auth=auth,
+            headers=headers,
+            verify=verify,
+        )
+    except requests.exceptions.ConnectTimeout:
+        reason = f"no answer within {HTTP_CONNECT_TIMEOUT_S} s"
+    except requests.exceptions.ReadTimeout:
+        reason = f"connected, but no reply within {HTTP_READ_TIMEOUT_S} s"
+    except requests.exceptions.SSLError:
+        reason = "TLS handshake failed (MLFLOW_TRACKING_SERVER_CERT_PATH names a CA bundle)"
+    except requests.exceptions.ConnectionError as exc:
+        reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+    else:
+        if reply.status_code in (401, 403):
+            reason = (
+                f"the server refused the credentials (HTTP {reply.status_code}); set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            )
+        elif reply.status_code == 404:
+            reason = "no MLflow tracking API there (HTTP 404)"
+        elif reply.status_code >= 500:
+            reason = f"the server failed (HTTP {reply.status_code})"
+        else:
+            return
+    raise StoreError(f"{key}: cannot use the MLflow server {shown}: {reason}")
+
+
+def _engine(uri: str, key: str, shown: str):
+    """A connection-per-use engine for ``uri``; a missing driver is a StoreError."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.pool import NullPool
+
+    try:
+        url = make_url(uri)
+        dialect = url.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise StoreError(
+            f"{key}: {shown} is not a database URL SQLAlchemy can read (percent-encode "
+            "'@', ':' and '/' in a password: '@' is %40, ':' %3A, '/' %2F)"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError:
+        driver = dialect.driver
+        package = _DRIVER_PACKAGES.get(driver, driver)
+        raise StoreError(
+            f"{key}: {shown} needs the Python driver {driver!r}, which is not installed: "
+            f"pip install {package}"
+        ) from None
+    connect_args: dict = {}
+    if sqlite_path(uri) is not None:
+        connect_args["timeout"] = SQLITE_TIMEOUT_S  # parallel jobs may be writing
+    elif is_postgres(uri):
+        url = make_url(with_connect_timeout(uri))
+    elif url.get_backend_name() == "mysql":
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
+
+
+def _db_reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return mask_secrets(" ".join(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def _check_database(uri: str, key: str, shown: str) -> None:
+    from sqlalchemy import text
+
+    engine = _engine(uri, key, shown)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise StoreError(f"{key}: cannot connect to {shown}: {_db_reason(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def _check_tables(uri: str, key: str, shown: str) -> None:
+    """A database that already holds the *other* tool's schema is the wrong one."""
+    from sqlalchemy import inspect
+
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        return
+    engine = _engine(uri, key, shown)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+    except Exception as exc:
+        raise StoreError(f"{key}: cannot read {shown}: {_db_reason(exc)}") from None
+    finally:
+        engine.dispose()
+    mlflow, optuna = "experiments" in tables, "studies" in tables
+    if key == "tracking.uri" and optuna and not mlflow:
+        raise StoreError(f"{key}: {shown} holds an Optuna study storage, not an MLflow store")
+    if key != "tracking.uri" and mlflow and not optuna:
+        raise StoreError(f"{key}: {shown} holds an MLflow store, not an Optuna storage")
+
+
+def check_run_stores(uri: str, artifact_location: str | None, optuna_storage: str | None) -> None:
+    """Every store one run writes to: tracking, a local artifact location, its study."""
+    check_store(uri)
+    if artifact_location:
+        local = _local_path(artifact_location)
+        if local is not None:
+            check_artifact_root(local)
+    if optuna_storage:
+        check_distinct_stores(uri, optuna_storage)
+
+
+def _local_path(location: str) -> Path | None:
+    """The folder behind a local artifact location (``file://`` or a path), else None."""
+    if location.startswith("file://"):
+        from urllib.parse import unquote, urlsplit
+
+        return Path(unquote(urlsplit(location).path))
+    if "://" not in location:
+        return Path(location).expanduser().resolve()
+    return None

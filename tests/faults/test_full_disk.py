@@ -1,0 +1,104 @@
+"""Fault 9: a disk that fills up during a run must not leave it RUNNING.
+
+Real full file systems: small tmpfs mounts (root only; skipped elsewhere) filled by the
+test while the run trains. Artifacts on a full disk: the run ends FAILED and the error
+says the disk is full. The store itself on a full disk: the run cannot even be closed,
+so the error says so and the next run in the experiment ends it (KILLED, tagged
+learnai.reaped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sweep_helpers import TINY, learnai_env, run_learnai
+
+pytestmark = pytest.mark.slow
+# Long enough to fill the disk while it trains (seconds here), short enough to finish.
+LONG = (*TINY, "trainer.epochs=8000", "tracking.flush_every_s=0.5")
+UNTIL_FULL = ("trainer.epochs=100000000", "tracking.flush_every_s=0.5")  # ends at the full disk
+
+
+def _fill(disk: Path) -> Path:
+    """Write zeros into ``disk`` until the file system refuses (ENOSPC)."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+def _start(cwd: Path, *overrides: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "learnai", *overrides],
+        cwd=cwd,
+        env=learnai_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_running(uri: str, timeout_s: float = 120) -> str:
+    from mlflow import MlflowClient
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the store may not exist yet
+            client = MlflowClient(tracking_uri=uri)
+            exp = client.get_experiment_by_name("learnai")
+            if exp is not None:
+                runs = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
+                if runs:
+                    return runs[0].info.run_id
+        time.sleep(0.2)
+    raise AssertionError("the run never showed up RUNNING")
+
+
+def test_artifacts_on_a_full_disk_end_the_run_failed(tmp_path: Path, tmpfs) -> None:
+    from mlflow import MlflowClient
+
+    disk = tmpfs(size="2m")
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    job = _start(tmp_path, f"tracking.uri={uri}", f"tracking.artifact_location={disk}", *LONG)
+    run_id = _wait_running(uri)
+    _fill(disk)
+    _out, err = job.communicate(timeout=300)
+    assert job.returncode == 2, err
+    assert "learnai: the disk is full" in err, err[-3000:]
+    assert "Traceback" not in err
+    assert MlflowClient(tracking_uri=uri).get_run(run_id).info.status == "FAILED"
+
+
+def test_a_store_on_a_full_disk_is_closed_by_the_next_run(tmp_path: Path, tmpfs) -> None:
+    from mlflow import MlflowClient
+
+    disk = tmpfs(size="8m")
+    uri = f"sqlite:///{disk / 'mlflow.db'}"
+    artifacts = f"tracking.artifact_location={tmp_path / 'artifacts'}"
+    job = _start(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, *UNTIL_FULL)
+    run_id = _wait_running(uri)
+    filler = _fill(disk)
+    _out, err = job.communicate(timeout=300)
+    assert job.returncode != 0
+    assert "the disk is full" in err, err[-3000:]
+
+    # The next start refuses a full disk in one line, before creating anything...
+    proc = run_learnai(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, expect=2)
+    assert "the disk is full" in proc.stderr
+    # ...and once there is room again, it closes the run the full disk left RUNNING.
+    filler.unlink()
+    run_learnai(tmp_path, f"tracking.uri={uri}", artifacts, *TINY)
+    old = MlflowClient(tracking_uri=uri).get_run(run_id)
+    assert old.info.status == "KILLED"  # what the next start makes of an orphan
+    assert old.data.tags["learnai.reaped"] == "process gone"

@@ -1,0 +1,135 @@
+"""Fault 8: inputs that used to end in tracebacks: each is one line before anything is
+created (or, for an lr beyond float32, a run recorded as diverged)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sweep_helpers import TINY, learnai_env, run_learnai, tracking_uri
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("learnai:")]
+    assert len(lines) == 1, proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def test_an_lr_beyond_float32_ends_diverged(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    run_learnai(tmp_path, "optimizer.lr=1e38", *TINY)
+    client = MlflowClient(tracking_uri=tracking_uri(tmp_path))
+    (run,) = client.search_runs([client.get_experiment_by_name("learnai").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["outcome"] == "diverged"
+
+
+def test_too_many_samples_for_this_machine_is_one_line_with_the_numbers(tmp_path: Path) -> None:
+    proc = run_learnai(tmp_path, *TINY, "data.n_samples=100000000", expect=None)
+    line = _one_line_error(proc, "data.n_samples", "100000000", "GB", "available")
+    assert "training" in line
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_file_uri_is_refused(tmp_path: Path) -> None:
+    uri = f"file://{tmp_path / 'mlruns'}"
+    proc = run_learnai(tmp_path, f"tracking.uri={uri}", *TINY, expect=None)
+    _one_line_error(proc, "tracking.uri", uri, "sqlite:///")
+
+
+def test_a_store_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("not a folder")
+    uri = f"sqlite:///{tmp_path / 'blocker' / 'mlflow.db'}"
+    proc = run_learnai(tmp_path, f"tracking.uri={uri}", *TINY, expect=None)
+    _one_line_error(proc, "tracking.uri", "cannot write")
+
+
+def test_a_read_only_store_is_refused(tmp_path: Path, tmpfs) -> None:
+    disk = tmpfs(size="1m", ro=True)
+    uri = f"sqlite:///{disk / 'mlflow.db'}"
+    proc = run_learnai(tmp_path, f"tracking.uri={uri}", *TINY, expect=None)
+    _one_line_error(proc, "tracking.uri", "read-only file system")
+
+
+def test_a_read_only_artifact_location_is_refused(tmp_path: Path, tmpfs) -> None:
+    disk = tmpfs(size="1m", ro=True)
+    proc = run_learnai(
+        tmp_path, f"tracking.artifact_location={disk / 'artifacts'}", *TINY, expect=None
+    )
+    _one_line_error(proc, "tracking.artifact_location", "read-only file system")
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_postgresql_without_psycopg3_names_the_driver(tmp_path: Path) -> None:
+    """psycopg 3 made unimportable in the child (``sys.modules['psycopg'] = None`` is how
+    Python marks a module as absent); everything else is the real CLI."""
+    script = (
+        "import sys; sys.modules['psycopg'] = None; "
+        "sys.argv = ['learnai', *sys.argv[1:]]; "
+        "from learnai.cli import main; main()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "tracking.uri=postgresql://postgres@127.0.0.1/x", *TINY],
+        cwd=tmp_path,
+        env=learnai_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    _one_line_error(proc, "'psycopg'", "learnai[postgres]")
+
+
+def test_postgresql_psycopg2_without_psycopg2_names_the_driver(tmp_path: Path) -> None:
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("psycopg2 is installed here")
+    uri = "postgresql+psycopg2://postgres@127.0.0.1/x"
+    proc = run_learnai(tmp_path, f"tracking.uri={uri}", *TINY, expect=None)
+    _one_line_error(proc, "'psycopg2'", "psycopg2-binary")
+
+
+def test_mlflow_and_optuna_in_one_database_is_refused(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    proc = run_learnai(
+        tmp_path,
+        f"tracking.uri={db}",
+        f"trial.storage={db}",
+        "trial.study=s",
+        "trial.number=0",
+        *TINY,
+        expect=None,
+    )
+    _one_line_error(proc, "same database")
+    assert not (tmp_path / "shared.db").exists()
+
+
+def test_check_distinct_stores_sees_through_spelling() -> None:
+    from learnai.store_checks import check_distinct_stores
+    from learnai.stores import StoreError
+
+    with pytest.raises(StoreError):
+        check_distinct_stores(
+            "postgresql://u:a@db.example:5432/runs", "postgresql+psycopg://u:b@db.example/runs"
+        )
+    check_distinct_stores("postgresql://u@h/runs", "postgresql://u@h/studies")
+    check_distinct_stores("sqlite:///a/mlflow.db", "sqlite:///a/optuna.db")
+    check_distinct_stores("sqlite:///a/mlflow.db", None)
+
+
+def test_an_optuna_database_given_as_the_tracking_store_is_refused(tmp_path: Path) -> None:
+    import optuna
+
+    study_db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna.create_study(storage=study_db, study_name="s")
+    proc = run_learnai(tmp_path, f"tracking.uri={study_db}", *TINY, expect=None)
+    _one_line_error(proc, "holds an Optuna study storage")
