@@ -150,7 +150,7 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, link) -> Re
         animate=anim.enabled,
         callbacks=callbacks,
         # a search stops a diverged trial at once; a demo lets the animation show it
-        after_divergence=anim.after_divergence if link is None else 0,
+        after_divergence=anim.after_divergence if anim.enabled and link is None else 0,
     )
     history = trainer.fit(model, optimizer, data)
     final = evaluate(model, data)  # the one model state every final value describes
