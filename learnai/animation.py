@@ -150,6 +150,9 @@ class Canvas:
     def _curve(self, pen: ImageDraw.ImageDraw, xy: np.ndarray, where: np.ndarray) -> None:
         """The in-range stretches as lines; off-scale stretches as triangles at the edge."""
         inside = where == 0
+        if inside.all():  # the usual case: one polyline
+            pen.line([tuple(p) for p in xy.tolist()], fill=LINE, width=2)
+            return
         cuts = np.flatnonzero(np.diff(inside.astype(np.int8))) + 1
         for part, ok in zip(np.split(xy, cuts), np.split(inside, cuts), strict=True):
             if ok[0]:

@@ -110,7 +110,7 @@ def loss_figure(
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE")
     ax.set_title(title, color=BLOWUP if diverged_at is not None else "black")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left" if diverged_at is not None else "best", fontsize=8)
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.12, top=0.91)
     return fig
 
