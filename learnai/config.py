@@ -69,6 +69,9 @@ class AnimationConfig:
     width: int = 640
     height: int = 400
     fps: int = 20
+    # A diverged run trains this many epochs past its blow-up (a frame each) so the
+    # animation shows the failure; 0 stops at once. Optuna trials always stop at once.
+    after_divergence: int = 50
 
 
 @dataclass
@@ -181,6 +184,12 @@ def validate(cfg: Any) -> None:
     anim = trainer.animation
     _check(anim.frames >= 1, "trainer.animation.frames", anim.frames, "must be >= 1")
     _check(anim.fps >= 1, "trainer.animation.fps", anim.fps, "must be >= 1")
+    _check(
+        anim.after_divergence >= 0,
+        "trainer.animation.after_divergence",
+        anim.after_divergence,
+        "must be >= 0",
+    )
     _check(anim.width >= 64, "trainer.animation.width", anim.width, "must be >= 64")
     _check(anim.height >= 64, "trainer.animation.height", anim.height, "must be >= 64")
     _check(

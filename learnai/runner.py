@@ -188,7 +188,7 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
 
     from learnai import artifacts, tracking
     from learnai.progress import Progress
-    from learnai.train import Trainer, r2_score
+    from learnai.train import Trainer, evaluate
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     recorder.log_params(tracking.flatten(resolved))
@@ -209,30 +209,26 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
         frames=anim.frames,
         animate=anim.enabled,
         callbacks=callbacks,
+        # a search stops a diverged trial at once; a demo lets the animation show it
+        after_divergence=anim.after_divergence if anim.enabled and trial is None else 0,
     )
     history = trainer.fit(model, optimizer, data)
-
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        val_r2 = r2_score(model(data.x_val), data.y_val)
-    outcome = classify(history, val_r2, cfg.trainer.converged_r2)
-    last_train, last_val = history.train_loss[-1], history.val_loss[-1]
+    final = evaluate(model, data)  # the one model state every final value describes
+    outcome = classify(history, final.val_r2, cfg.trainer.converged_r2)
+    last_train, last_val, val_r2 = final.train_loss, final.val_loss, final.val_r2
     finals = {"final_train_loss": last_train, "final_val_loss": last_val, "val_r2": val_r2}
     if hasattr(model, "coefficients"):
         finals.update(model.coefficients())
     recorder.add_metrics(
-        {k: v for k, v in finals.items() if math.isfinite(v)}, step=len(history.train_loss) - 1
+        {k: v for k, v in finals.items() if math.isfinite(v)}, step=history.epochs_run
     )
-    recorder.set_tags(
-        {"outcome": outcome, "device": str(device.type), "epochs_run": len(history.train_loss)}
-    )
+    tags = {"outcome": outcome, "device": str(device.type), "epochs_run": history.epochs_run}
+    if history.diverged_at is not None:
+        tags["diverged_epoch"] = history.diverged_at
+    recorder.set_tags(tags)
     if pruning is not None and outcome == "diverged":
         pruning.report_last_finite(history.val_loss)
 
-    with torch.no_grad():
-        final_prediction = model(data.grid_features).squeeze(1).float().cpu().numpy()
     label = ""
     if hasattr(model, "coefficients"):
         terms = [f"{finals[f'weight.{i}']:.3f}*{name}" for i, name in enumerate(data.feature_names)]
@@ -244,11 +240,12 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
             yaml_text,
             history,
             data,
-            final_prediction,
+            final,
             cfg.trainer.epochs,
             anim.fps,
             (anim.width, anim.height),
             label,
+            cfg.trainer.diverge_factor,
         )
         recorder.log_artifacts(Path(tmp))
 

@@ -38,6 +38,7 @@ class Child:
     trial: str = ""
     study: str = ""
     params: dict[str, str] = field(default_factory=dict)
+    diverged_epoch: int | None = None
 
     @property
     def score(self) -> float:
@@ -98,6 +99,7 @@ def collect(uri: str, parent_run_id: str) -> list[Child]:
                 trial=tags.get("optuna.trial", ""),
                 study=tags.get("optuna.study", ""),
                 params=dict(run.data.params),
+                diverged_epoch=int(tags["diverged_epoch"]) if "diverged_epoch" in tags else None,
             )
         )
     return children
@@ -154,7 +156,11 @@ def _panel_children(children: list[Child]) -> list[Child]:
 
 
 def side_by_side(uri: str, children: list[Child], out: Path) -> None:
-    """All runs' training animations in one GIF: the sweep's lesson in one picture."""
+    """All runs' training animations in one GIF: the sweep's lesson in one picture.
+
+    Every frame shows all panels at the same epoch, so runs compare like for like; the
+    frames are spread over the epochs some run recorded, which are densest where a
+    diverged run recorded every epoch of its blow-up."""
     from learnai.animation import render, save_gif
     from learnai.artifacts import PREDICTIONS, panel_from_npz
 
@@ -170,31 +176,39 @@ def side_by_side(uri: str, children: list[Child], out: Path) -> None:
         return
     cols = min(len(panels), 3 if len(panels) > 4 else len(panels))
     rows = math.ceil(len(panels) / cols)
+    timeline = _timeline(panels, SIDE_BY_SIDE_FRAMES)
     frames = render(
-        [_compact(p, SIDE_BY_SIDE_FRAMES) for p in panels],
-        width=340 * cols,
-        height=260 * rows,
+        [_compact(p, timeline) for p in panels],
+        width=360 * cols,
+        height=270 * rows,
         cols=cols,
+        timeline=timeline,
     )
     save_gif(frames, out / SIDE_BY_SIDE, fps=10)
 
 
-def _compact(panel: Any, frames: int) -> Any:
-    """Keep ``frames`` evenly spread frames (and the last) and fewer data points (already
-    a random sample): enough to compare runs, at a fraction of the drawing."""
-    import dataclasses
-
+def _timeline(panels: list[Any], frames: int) -> list[int]:
+    """Up to ``frames`` epochs, evenly spread over those that have a frame in some panel
+    (always the first and the last)."""
     import numpy as np
 
-    n = len(panel.frame_epochs)
-    panel = dataclasses.replace(
-        panel, x=panel.x[:SIDE_BY_SIDE_POINTS], y=panel.y[:SIDE_BY_SIDE_POINTS]
-    )
-    if n <= frames:
-        return panel
-    keep = sorted({round(i) for i in np.linspace(0, n - 1, frames)})
+    epochs = sorted({e for p in panels for e in p.frame_epochs})
+    if len(epochs) <= frames:
+        return epochs
+    return [epochs[i] for i in sorted({round(i) for i in np.linspace(0, len(epochs) - 1, frames)})]
+
+
+def _compact(panel: Any, timeline: list[int]) -> Any:
+    """Keep only the frames the timeline shows and fewer data points (already a random
+    sample): enough to compare runs, at a fraction of the drawing."""
+    import bisect
+    import dataclasses
+
+    keep = sorted({bisect.bisect_right(panel.frame_epochs, e) - 1 for e in timeline} - {-1})
     return dataclasses.replace(
         panel,
+        x=panel.x[:SIDE_BY_SIDE_POINTS],
+        y=panel.y[:SIDE_BY_SIDE_POINTS],
         frames=panel.frames[keep],
         frame_epochs=[panel.frame_epochs[i] for i in keep],
         frame_losses=[panel.frame_losses[i] for i in keep],
@@ -203,7 +217,7 @@ def _compact(panel: Any, frames: int) -> Any:
 
 def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
     """Write the table, comparison figure and side-by-side animation onto the parent."""
-    from learnai.plots import compare_losses
+    from learnai.plots import RunCurve, compare_losses
 
     children = collect(uri, recorder.run_id)
     summary = SweepSummary(children, recorder.run_id)
@@ -220,7 +234,12 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
         write_table(children, out)
         labels = _labels(children)
         curves = [
-            (labels[c.run_id], tracking.metric_history(uri, c.run_id, "val_loss"), c.outcome)
+            RunCurve(
+                labels[c.run_id],
+                tracking.metric_history(uri, c.run_id, "val_loss"),
+                c.outcome,
+                c.diverged_epoch,
+            )
             for c in children
         ]
         compare_losses(curves, out / COMPARISON, f"{len(children)} runs: validation loss")

@@ -233,9 +233,9 @@ class EpochMetrics:
         self.recorder = recorder
 
     def on_chunk(self, state: TrainState) -> None:
-        start = state.new_from
-        self.recorder.add_series("train_loss", state.train_loss[start:], start)
-        self.recorder.add_series("val_loss", state.val_loss[start:], start)
+        start = state.new_from  # steps are epochs counted from 1, as plots and console show
+        self.recorder.add_series("train_loss", state.train_loss[start:], start + 1)
+        self.recorder.add_series("val_loss", state.val_loss[start:], start + 1)
         self.recorder.flush(force=False)
 
 

@@ -103,7 +103,7 @@ def test_params_are_the_resolved_config_with_dotted_keys(small: Launched) -> Non
 @pytest.mark.parametrize("key", ["train_loss", "val_loss"])
 def test_loss_is_logged_every_epoch(small: Launched, key: str) -> None:
     history = small.history(key)
-    assert [m.step for m in history] == list(range(EPOCHS))
+    assert [m.step for m in history] == list(range(1, EPOCHS + 1))  # epochs count from 1
 
 
 def test_final_metrics_and_tags(small: Launched) -> None:
@@ -190,7 +190,7 @@ def test_forced_divergence_is_recorded_not_crashed(launch) -> None:
     epochs = int(run.data.params["trainer.epochs"])
     train_loss = launched.history("train_loss")
     assert 1 <= len(train_loss) <= epochs
-    assert [m.step for m in train_loss] == list(range(len(train_loss)))
+    assert [m.step for m in train_loss] == list(range(1, len(train_loss) + 1))
     assert run.data.tags["epochs_run"] == str(len(train_loss))
     assert "training.gif" in launched.artifact_names()
     assert "Traceback" not in launched.stderr

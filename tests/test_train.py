@@ -19,24 +19,24 @@ from learnai.train import Trainer, TrainState, find_divergence, frame_epochs
 def test_frame_epochs_spreads_frames_over_long_runs() -> None:
     epochs = frame_epochs(200, 100)
     assert len(epochs) == 100
-    assert epochs[0] == 0
-    assert epochs[-1] == 199
+    assert epochs[0] == 1  # epochs count from 1, as the metrics' steps do
+    assert epochs[-1] == 200
     assert epochs == sorted(set(epochs))
 
 
 def test_frame_epochs_keeps_every_epoch_of_short_runs() -> None:
-    assert frame_epochs(30, 100) == list(range(30))
-    assert frame_epochs(100, 100) == list(range(100))
+    assert frame_epochs(30, 100) == list(range(1, 31))
+    assert frame_epochs(100, 100) == list(range(1, 101))
 
 
 @pytest.mark.parametrize(("epochs", "frames"), [(101, 100), (150, 100), (1000, 7), (5, 1)])
 def test_frame_epochs_gives_the_requested_count(epochs: int, frames: int) -> None:
     got = frame_epochs(epochs, frames)
     assert len(got) == frames
-    assert got[0] == 0
-    assert all(0 <= e < epochs for e in got)
+    assert got[0] == 1
+    assert all(1 <= e <= epochs for e in got)
     if frames > 1:
-        assert got[-1] == epochs - 1
+        assert got[-1] == epochs
 
 
 # --- divergence --------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_trainer_returns_one_loss_per_epoch_and_learns() -> None:
     # callbacks see every epoch once, in sync_every chunks plus the remainder
     assert recorder.chunks == [(0, 10), (10, 20), (20, 25)]
     # 25 epochs <= 100 frames: one animation frame per epoch, over the whole plot grid
-    assert history.frame_epochs == list(range(25))
+    assert history.frame_epochs == list(range(1, 26))
     assert history.frames.shape == (25, PLOT_POINTS)
 
 
@@ -126,11 +126,15 @@ def test_trainer_stops_when_training_diverges() -> None:
 
     assert history.stop == "diverged"
     assert len(history.train_loss) == len(history.val_loss) < 100
-    # the epoch that diverged is kept, the rest of its chunk is dropped
-    last = max(history.train_loss[-1], history.val_loss[-1])
-    assert not math.isfinite(last) or last > 1000.0 * history.train_loss[0]
+    # training stops at the end of the chunk that diverged and keeps all of it: the
+    # history ends where the model is
+    assert len(history.train_loss) == 10
+    worst = (
+        max(history.train_loss[d - 1], history.val_loss[d - 1]) if (d := history.diverged_at) else 0
+    )
+    assert not math.isfinite(worst) or worst > 1000.0 * history.train_loss[0]
     assert recorder.chunks[-1][1] == len(history.train_loss)
-    assert all(e < len(history.train_loss) for e in history.frame_epochs)
+    assert all(e <= len(history.train_loss) for e in history.frame_epochs)
     assert history.frames.shape[0] == len(history.frame_epochs)
 
 
