@@ -80,7 +80,7 @@ def run(cfg: DictConfig) -> Result:
     recorder = tracking.RunRecorder.start(
         uri,
         cfg.tracking.experiment,
-        run_name=cfg.tracking.run_name,
+        run_name=_run_name(cfg, ctx, link),
         tags=_start_tags(ctx, cfg),
         parent_run_id=ctx.parent_run_id,
         artifact_location=cfg.tracking.artifact_location,
@@ -111,6 +111,30 @@ def _trial_link(cfg: DictConfig) -> Any:
     return TrialLink.connect(
         cfg.trial.study, cfg.trial.storage, cfg.trial.number, cfg.trial.report_every
     )
+
+
+def _run_name(cfg: DictConfig, ctx: JobContext, link: Any) -> str | None:
+    """A sweep job is named from what its sweep varies (``lr=1 depth=2``, ``#12 lr=...``).
+
+    The swept keys are the trial's params (Optuna) or the sweeping overrides of the
+    command line, which Hydra's basic sweeper saves as ``multirun.yaml``.
+    """
+    if cfg.tracking.run_name or not ctx.is_multirun:
+        return cfg.tracking.run_name
+    from learnai import naming
+
+    if link is not None:
+        keys = list(link.trial.params)
+    else:
+        saved = ctx.sweep_dir / "multirun.yaml" if ctx.sweep_dir else None
+        arguments: list[str] = []
+        if saved is not None and saved.is_file():
+            from omegaconf import OmegaConf
+
+            arguments = list(OmegaConf.load(saved).hydra.overrides.task)
+        keys = naming.swept_keys(arguments)
+    swept = naming.swept_values(ctx.overrides, keys)
+    return naming.child_run_name(swept, cfg.trial.number, cfg.tracking.experiment)
 
 
 def _start_tags(ctx: JobContext, cfg: DictConfig) -> dict[str, str]:

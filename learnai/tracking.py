@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
+# The experiment kind MLflow 3's UI reads (its kind selector writes it): learnai's
+# experiments hold model-training runs, not GenAI traces. MLflow 3.17's UI picks its
+# landing view from the browser's GenAI / Model training switch, so links add
+# ``?workflowType=machine_learning`` as well (see learnai.ui_links).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 # The password may contain '/' (base64 secrets do); it ends at the last '@' of the URL.
 _SECRET = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^\s]+)@")
@@ -84,9 +90,14 @@ def open_store(uri: str) -> MlflowClient:
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
-    """The id of experiment ``name``, created (race-free) if it does not exist yet."""
+    """The id of experiment ``name``, created (race-free) if it does not exist yet.
+
+    New experiments get the model-training kind tag; older ones get it on first use.
+    """
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if EXPERIMENT_KIND_TAG not in found.tags:
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return found.experiment_id
     db = sqlite_path(client.tracking_uri)
     if artifact_location is None and db is not None:
@@ -99,7 +110,11 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | 
         if found is not None:
             return found.experiment_id
         try:
-            return client.create_experiment(name, artifact_location=artifact_location)
+            return client.create_experiment(
+                name,
+                artifact_location=artifact_location,
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+            )
         except Exception:  # another process (without a shared lock) created it first
             found = client.get_experiment_by_name(name)
             if found is None:
