@@ -233,4 +233,7 @@ def _summary(result: Result, uri: str, device: Any, show_ui: bool) -> None:
         result.val_r2,
     )
     if show_ui:  # a sweep prints this once, at its end
-        log.info("open the MLflow UI: %s", ui_command(uri))
+        from learnai.tracking import open_store
+
+        experiment_id = open_store(uri).get_run(result.run_id).info.experiment_id
+        log.info("open the MLflow UI: %s", ui_command(uri, experiment_id))

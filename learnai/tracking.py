@@ -257,10 +257,14 @@ def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path | Non
     return Path(local)
 
 
-def ui_command(uri: str) -> str:
-    """The shell command that opens the MLflow UI on this store."""
+def ui_command(uri: str, experiment_id: str | None = None) -> str:
+    """The shell command that opens the MLflow UI on this store, and, given the
+    experiment, the link that opens its runs (not MLflow 3's default GenAI view)."""
+    from learnai.ui_links import DEFAULT_UI, experiment_url
+
     if uri.startswith(("http://", "https://")):
-        return f"open {uri} in a browser"
+        target = experiment_url(uri, experiment_id) if experiment_id else uri
+        return f"open {mask_secrets(target)} in a browser"
     import sys
 
     # The mlflow script next to this interpreter: works without activating the venv.
@@ -272,4 +276,7 @@ def ui_command(uri: str) -> str:
             command = str(script)
     else:
         command = "mlflow"
-    return f"{command} ui --backend-store-uri {mask_secrets(uri)}"
+    text = f"{command} ui --backend-store-uri {mask_secrets(uri)}"
+    if experiment_id:
+        text += f" then open {experiment_url(DEFAULT_UI, experiment_id)}"
+    return text
