@@ -87,7 +87,7 @@ class SweepTracking(Callback):
         self.sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from learnai import tracking
+        from learnai import naming, tracking
 
         runtime = config.hydra.runtime  # HydraConfig is not set yet at this point
         sweeper = runtime.choices.get("hydra/sweeper", "basic")
@@ -100,7 +100,10 @@ class SweepTracking(Callback):
         self.recorder = tracking.RunRecorder.start(
             self.uri,
             config.tracking.experiment,
-            run_name=config.tracking.run_name or f"sweep {overrides}".strip(),
+            run_name=config.tracking.run_name
+            or naming.sweep_run_name(
+                config.tracking.experiment, config.hydra.overrides.task, self.sweep_dir.name
+            ),
             tags={
                 "learnai.sweep": "true",
                 "sweep.overrides": overrides,
