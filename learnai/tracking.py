@@ -97,7 +97,14 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | 
     found = client.get_experiment_by_name(name)
     if found is not None:
         if EXPERIMENT_KIND_TAG not in found.tags:
-            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            try:
+                client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            except Exception as err:  # e.g. a server that only lets this user log runs
+                import logging
+
+                logging.getLogger("learnai").warning(
+                    "could not tag experiment %r as model training: %s", name, err
+                )
         return found.experiment_id
     db = sqlite_path(client.tracking_uri)
     if artifact_location is None and db is not None:

@@ -21,7 +21,7 @@ from learnai.config import ConfigError
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
 
-def learnai(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "learnai", *args],
         cwd=cwd,
@@ -36,7 +36,7 @@ def learnai(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_help_shows_learnai_options_only(tmp_path: Path) -> None:
-    proc = learnai(tmp_path, "--help")
+    proc = run_cli(tmp_path, "--help")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "powered by hydra" not in out.lower()
@@ -76,7 +76,7 @@ def test_real_options_pass(argv) -> None:
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
-    proc = learnai(tmp_path, "data=data_schema", "trainer.epochs=1")
+    proc = run_cli(tmp_path, "data=data_schema", "trainer.epochs=1")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "learnai: invalid value for data: 'data_schema' (options: linear, nonlinear, polynomial)"
@@ -91,25 +91,66 @@ def test_a_logged_config_in_config_dir_is_not_silently_ignored(tmp_path: Path) -
     check_choices(["--config-dir", str(tmp_path), "--config-name", "other"], CONF)
 
 
+# --- the experiment kind (fast) ---------------------------------------------------------
+
+
+def test_experiments_are_tagged_as_model_training(tmp_path: Path) -> None:
+    """New experiments get the kind tag; ones made before learnai set it get it on use."""
+    from mlflow import MlflowClient
+
+    from learnai import tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = tracking.open_store(uri)
+    old = MlflowClient(uri).create_experiment("made_elsewhere")
+    assert tracking.EXPERIMENT_KIND_TAG not in client.get_experiment(old).tags
+    assert tracking.ensure_experiment(client, "made_elsewhere") == old
+    new = tracking.ensure_experiment(client, "fresh")
+    for experiment_id in (old, new):
+        tags = client.get_experiment(experiment_id).tags
+        assert tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+
+
+def test_ui_links_open_the_runs_table() -> None:
+    from learnai import tracking
+    from learnai.ui_links import experiment_url, run_url
+
+    assert experiment_url("http://h:5000/", "3") == (
+        "http://h:5000/#/experiments/3/runs?workflowType=machine_learning"
+    )
+    assert run_url("http://h:5000", "3", "abc", "artifacts/training.gif") == (
+        "http://h:5000/#/experiments/3/runs/abc/artifacts/training.gif"
+        "?workflowType=machine_learning"
+    )
+    command = tracking.ui_command("sqlite:////tmp/x/mlflow.db", "3")
+    assert command.endswith(
+        " ui --backend-store-uri sqlite:////tmp/x/mlflow.db then open "
+        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+    )
+    assert tracking.ui_command("http://u:secret@h:5000", "3") == (
+        "open http://u:***@h:5000/#/experiments/3/runs?workflowType=machine_learning in a browser"
+    )
+
+
 # --- runs / rerun on stores that are not there (fast) ------------------------------------
 
 
 def test_runs_does_not_create_a_store(tmp_path: Path) -> None:
-    proc = learnai(tmp_path, "runs")
+    proc = run_cli(tmp_path, "runs")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("learnai runs: no MLflow store at ")
     assert str(tmp_path / "mlruns" / "mlflow.db") in lines[0]
     other = tmp_path / "elsewhere" / "x.db"
-    proc = learnai(tmp_path, "runs", "--tracking-uri", f"sqlite:///{other}")
+    proc = run_cli(tmp_path, "runs", "--tracking-uri", f"sqlite:///{other}")
     assert proc.returncode == 2 and str(other) in proc.stderr
     assert list(tmp_path.iterdir()) == []  # no mlruns/, no elsewhere/, no outputs/
 
 
 def test_rerun_of_a_missing_store_or_file_is_one_line(tmp_path: Path) -> None:
-    proc = learnai(tmp_path, "rerun", "0123456789abcdef")
+    proc = run_cli(tmp_path, "rerun", "0123456789abcdef")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    proc = learnai(tmp_path, "rerun", "missing/config.yaml")
+    proc = run_cli(tmp_path, "rerun", "missing/config.yaml")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "learnai rerun: no config file missing/config.yaml"
     assert list(tmp_path.iterdir()) == []
@@ -146,7 +187,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_runs_table_names_children_by_what_varies(grid: Path) -> None:
-    proc = learnai(grid, "runs")
+    proc = run_cli(grid, "runs")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split() == [
@@ -190,7 +231,7 @@ def test_rerun_reproduces_the_logged_run(grid: Path, tmp_path: Path) -> None:
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("learnai")
     original = client.search_runs([exp.experiment_id], "tags.outcome = 'converged'")[0]
-    proc = learnai(tmp_path, "rerun", original.info.run_id, "--tracking-uri", uri)
+    proc = run_cli(tmp_path, "rerun", original.info.run_id, "--tracking-uri", uri)
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "mlruns").exists()  # recorded in the given store only
     rerun = client.search_runs(
@@ -225,6 +266,6 @@ def test_runs_show_optuna_trial_states(study: Path) -> None:
         name.startswith(f"#{n} lr=")
         for name, n in zip(trials["name"], trials["trial"], strict=True)
     )
-    proc = learnai(study, "runs", "cmd_study")
+    proc = run_cli(study, "runs", "cmd_study")
     assert proc.returncode == 0, proc.stderr
     assert "0 COMPLETE" in proc.stdout or "0 PRUNED" in proc.stdout

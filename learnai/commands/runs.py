@@ -96,8 +96,11 @@ def runs_frame(
                 **values,
             }
         )
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
     frame = pd.DataFrame(rows)
-    return frame if rows else pd.DataFrame(columns=COLUMNS)
+    frame["trial"] = frame["trial"].astype("Int64")  # trial numbers, <NA> for other runs
+    return frame
 
 
 def _search(client: MlflowClient, experiment: str | None) -> tuple[list[Run], dict[str, str]]:
@@ -242,7 +245,7 @@ class _TrialStates:
 
 
 def _fmt_loss(x: Any) -> str:
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4g}"
+    return f"{x:.4g}" if _present(x) else ""
 
 
 def _fmt_swept(value: Any) -> str:
@@ -252,6 +255,12 @@ def _fmt_swept(value: Any) -> str:
         names = naming.short_keys(list(value))
         return " ".join(f"{names[k]}={naming.short_value(str(v))}" for k, v in value.items())
     return "" if value is None else str(value)
+
+
+def _present(value: Any) -> bool:
+    import pandas as pd
+
+    return value is not None and not pd.isna(value)
 
 
 def _cut(text: str, width: int) -> str:
@@ -268,8 +277,9 @@ def format_table(frame: pd.DataFrame) -> str:
         depth[row["run_id"]] = level
         outcome = row["outcome"] if row["status"] == "FINISHED" else row["status"]
         trial = ""
-        if row["trial"] is not None and not (isinstance(row["trial"], float)):
-            trial = f"{int(row['trial'])} {row['trial_state'] or ''}".strip()
+        if _present(row["trial"]):
+            state = row["trial_state"] if _present(row["trial_state"]) else ""
+            trial = f"{int(row['trial'])} {state}".strip()
         lines.append(
             [
                 _cut("  " * level + str(row["name"] or ""), 50),
