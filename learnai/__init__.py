@@ -5,3 +5,12 @@ so ``python -m learnai --help`` and config errors answer at once.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # learnai.runs_frame(experiment, uri): runs as a pandas DataFrame, imported on use.
+    if name == "runs_frame":
+        from learnai.commands.runs import runs_frame
+
+        return runs_frame
+    raise AttributeError(f"module 'learnai' has no attribute {name!r}")

@@ -64,6 +64,16 @@ def _status(exc: BaseException | None) -> str:
 
 
 def main() -> None:
+    from learnai.commands import dispatch
+    from learnai.commands.choices import check_choices
+
+    code = dispatch(sys.argv[1:])  # learnai runs ..., learnai rerun ...
+    if code is not None:
+        sys.exit(code)
+    try:
+        check_choices(sys.argv[1:], config_dir())
+    except ConfigError as err:
+        exit_with(err)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _terminate)
     from learnai import redaction

@@ -118,16 +118,21 @@ class LearnaiConfig:
 
 
 def register_configs() -> None:
-    """Register the schemas that ``conf/`` YAML files extend through their defaults."""
+    """Register the schemas that ``conf/`` YAML files extend through their defaults.
+
+    They are stored outside the config groups (``/data_schema``, not ``data/...``), so
+    they are not options a user can pick (``data=data_schema``) or sees in ``--help``;
+    each YAML option pulls its schema in with ``- /<name>_schema``.
+    """
     cs = ConfigStore.instance()
     cs.store(name="learnai_schema", node=LearnaiConfig)
-    cs.store(group="data", name="data_schema", node=DataConfig)
-    cs.store(group="model", name="linear_schema", node=LinearModelConfig)
-    cs.store(group="model", name="mlp_schema", node=MLPModelConfig)
-    cs.store(group="optimizer", name="adam_schema", node=AdamConfig)
-    cs.store(group="optimizer", name="sgd_schema", node=SGDConfig)
-    cs.store(group="trainer", name="trainer_schema", node=TrainerConfig)
-    cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+    cs.store(name="data_schema", node=DataConfig)
+    cs.store(name="linear_schema", node=LinearModelConfig)
+    cs.store(name="mlp_schema", node=MLPModelConfig)
+    cs.store(name="adam_schema", node=AdamConfig)
+    cs.store(name="sgd_schema", node=SGDConfig)
+    cs.store(name="trainer_schema", node=TrainerConfig)
+    cs.store(name="tracking_schema", node=TrackingConfig)
 
 
 class ConfigError(ValueError):

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PARENT_ENV = "LEARNAI_PARENT_RUN_ID"  # hydra.job.env_set key: see learnai.sweep.lifecycle
+# hydra.job.env_set keys through which learnai's entry point hands each job its sweep
+# (see learnai.sweep.lifecycle): they travel in the job's own config.
+PARENT_ENV = "LEARNAI_PARENT_RUN_ID"
+SWEPT_ENV = "LEARNAI_SWEPT_KEYS"  # comma-separated keys the sweep varies
 
 
 @dataclass
@@ -16,6 +19,7 @@ class JobContext:
     is_multirun: bool = False
     sweep_dir: Path | None = None
     parent_run_id: str | None = None  # handed to each job by learnai's entry point
+    swept_keys: list[str] = field(default_factory=list)  # what the sweep varies
     parallel_jobs: int = 1
     choices: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
@@ -61,5 +65,6 @@ def job_context() -> JobContext:
         ctx.is_multirun = True
         ctx.sweep_dir = sweep_dir_of(hc)
         ctx.parent_run_id = hc.job.env_set.get(PARENT_ENV)
+        ctx.swept_keys = [k for k in str(hc.job.env_set.get(SWEPT_ENV, "")).split(",") if k]
         ctx.parallel_jobs = effective_jobs(hc.launcher.get("n_jobs"))
     return ctx

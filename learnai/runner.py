@@ -95,7 +95,7 @@ def run(cfg: DictConfig) -> Result:
     recorder = tracking.RunRecorder.start(
         uri,
         cfg.tracking.experiment,
-        run_name=cfg.tracking.run_name,
+        run_name=_run_name(cfg, ctx, trial),
         tags=_start_tags(ctx, trial),
         parent_run_id=parent_run_id,
         artifact_location=cfg.tracking.artifact_location,
@@ -169,6 +169,19 @@ def _exit_on_sigterm() -> None:
         return
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _run_name(cfg: DictConfig, ctx: JobContext, trial: Any) -> str | None:
+    """A sweep job is named from what its sweep varies (``lr=1 depth=2``, ``#12 lr=...``):
+    the trial's params (Optuna), or the swept keys the entry point hands every job."""
+    if cfg.tracking.run_name or not ctx.is_multirun:
+        return cfg.tracking.run_name
+    from learnai import naming
+
+    keys = list(trial.params) if trial is not None else ctx.swept_keys
+    swept = naming.swept_values(ctx.overrides, keys)
+    number = trial.number if trial is not None else None
+    return naming.child_run_name(swept, number, cfg.tracking.experiment)
 
 
 def _start_tags(ctx: JobContext, trial: Any) -> dict[str, str]:
@@ -266,4 +279,7 @@ def _summary(result: Result, uri: str, device: Any, show_ui: bool) -> None:
         result.val_r2,
     )
     if show_ui:  # a sweep prints this once, at its end
-        log.info("open the MLflow UI: %s", ui_command(uri))
+        from learnai.tracking import open_store
+
+        experiment_id = open_store(uri).get_run(result.run_id).info.experiment_id
+        log.info("open the MLflow UI: %s", ui_command(uri, experiment_id))

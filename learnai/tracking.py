@@ -34,6 +34,12 @@ PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
 HOST_TAG = "learnai.host"
 PID_TAG = "learnai.pid"
+# The experiment kind MLflow 3's UI reads (its kind selector writes it): learnai's
+# experiments hold model-training runs, not GenAI traces. MLflow 3.17's UI picks its
+# landing view from the browser's GenAI / Model training switch, so links add
+# ``?workflowType=machine_learning`` as well (see learnai.ui_links).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 MAX_NAME = 250  # MLflow's limit on run names (PostgreSQL enforces it)
 MAX_TAG = 5000  # MLflow's limit on tag values in its SQL stores is 8000: stay well inside
@@ -82,9 +88,21 @@ def resolve_uri(uri: str, base: Path) -> str:
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
-    """The id of experiment ``name``, created (race-free) if it does not exist yet."""
+    """The id of experiment ``name``, created (race-free) if it does not exist yet.
+
+    New experiments get the model-training kind tag; older ones get it on first use.
+    """
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if EXPERIMENT_KIND_TAG not in found.tags:
+            try:
+                client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            except Exception as err:  # e.g. a server that only lets this user log runs
+                import logging
+
+                logging.getLogger("learnai").warning(
+                    "could not tag experiment %r as model training: %s", name, err
+                )
         return found.experiment_id
     db = sqlite_path(client.tracking_uri)
     if artifact_location is None and db is not None:
@@ -97,7 +115,11 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | 
         if found is not None:
             return found.experiment_id
         try:
-            return client.create_experiment(name, artifact_location=artifact_location)
+            return client.create_experiment(
+                name,
+                artifact_location=artifact_location,
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+            )
         except Exception:  # another process (without a shared lock) created it first
             found = client.get_experiment_by_name(name)
             if found is None:
@@ -322,10 +344,14 @@ def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path | Non
     return Path(local)
 
 
-def ui_command(uri: str) -> str:
-    """The shell command that opens the MLflow UI on this store."""
+def ui_command(uri: str, experiment_id: str | None = None) -> str:
+    """The shell command that opens the MLflow UI on this store, and, given the
+    experiment, the link that opens its runs (not MLflow 3's default GenAI view)."""
+    from learnai.ui_links import DEFAULT_UI, experiment_url
+
     if uri.startswith(("http://", "https://")):
-        return f"open {uri} in a browser"
+        target = experiment_url(uri, experiment_id) if experiment_id else uri
+        return f"open {mask_secrets(target)} in a browser"
     import sys
 
     # The mlflow script next to this interpreter: works without activating the venv.
@@ -337,4 +363,7 @@ def ui_command(uri: str) -> str:
             command = str(script)
     else:
         command = "mlflow"
-    return f"{command} ui --backend-store-uri {mask_secrets(uri)}"
+    text = f"{command} ui --backend-store-uri {mask_secrets(uri)}"
+    if experiment_id:
+        text += f" then open {experiment_url(DEFAULT_UI, experiment_id)}"
+    return text

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from learnai.config import ConfigError, exit_with, validate, validate_job
-from learnai.context import PARENT_ENV
+from learnai.context import PARENT_ENV, SWEPT_ENV
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -119,6 +119,7 @@ class Sweep:
     sweeper: str
     parent_run_id: str
     recorder: RunRecorder | None  # None: the user named an existing parent to join
+    swept_keys: list[str]
 
     @classmethod
     def prepare(cls, inv: Invocation, config_dir: str) -> Sweep | None:
@@ -153,7 +154,7 @@ class Sweep:
         _check_stores(cfg, uri, sweeper)
         joined = cfg.tracking.get("parent_run_id")
         if joined:
-            return cls(cfg, uri, sweeper, str(joined), None)
+            return cls(cfg, uri, sweeper, str(joined), None, _swept(cfg, inv.overrides))
         try:
             recorder = tracking.RunRecorder.start(
                 uri,
@@ -169,15 +170,17 @@ class Sweep:
                 file=sys.stderr,
             )
             raise SystemExit(1) from None
-        sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder)
+        sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder, _swept(cfg, inv.overrides))
         log.info("sweep parent run %s", recorder.run_id)
         return sweep
 
     def job_overrides(self) -> list[str]:
         """Overrides added to every job: how each job finds its parent, on any machine."""
+        keys = ",".join(self.swept_keys)
+        extra = [f"++hydra.job.env_set.{SWEPT_ENV}='{keys}'"] if keys else []
         if self.recorder is None:
-            return []  # the user's own tracking.parent_run_id override already travels
-        return [f"++hydra.job.env_set.{PARENT_ENV}={self.parent_run_id}"]
+            return extra  # the user's own tracking.parent_run_id override already travels
+        return [f"++hydra.job.env_set.{PARENT_ENV}={self.parent_run_id}", *extra]
 
     def finish(self, status: str) -> None:
         """End what the sweep left open and report; never raises (a sweep is ending)."""
@@ -249,16 +252,23 @@ def _sweep_tags(sweeper: str, overrides: list[str]) -> dict[str, str]:
     }
 
 
+def _sweep_params(cfg: DictConfig) -> list[str]:
+    return [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+
+
+def _swept(cfg: DictConfig, overrides: list[str]) -> list[str]:
+    """The keys this sweep varies, in the order the user gave them."""
+    from learnai import naming
+
+    return naming.swept_keys([*_sweep_params(cfg), *overrides])
+
+
 def _sweep_name(cfg: DictConfig, overrides: list[str]) -> str:
-    """``<experiment> sweep: lr=0.01,1`` from the swept keys, within MLflow's limit."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    """``<experiment> 11-26 23:10:05: lr=0.01,1`` from what varies, within MLflow's limit."""
+    import datetime
 
-    from learnai import tracking
+    from learnai import naming, tracking
 
-    swept = []
-    for o in OverridesParser.create().parse_overrides(overrides):
-        if _is_sweep(o):
-            key = o.get_key_element().split(".")[-1]
-            swept.append(f"{key}={o.input_line.split('=', 1)[1]}")
-    name = f"{cfg.tracking.experiment} sweep: {' '.join(swept) or 'search'}"
+    when = datetime.datetime.now().strftime("%m-%d %H:%M:%S")
+    name = naming.sweep_run_name(cfg.tracking.experiment, [*_sweep_params(cfg), *overrides], when)
     return tracking.limit_name(tracking.mask_secrets(name))

@@ -234,7 +234,9 @@ def report_study(
             summary.get("best_run_id"),
         )
     if storage_url is not None:
-        log.info("open the study: optuna-dashboard %s", tracking.mask_secrets(storage_url))
+        from learnai.ui_links import dashboard_command
+
+        log.info("open the study: %s", dashboard_command(storage_url))
     if parent is None:
         return
     uri, run_id = parent

@@ -1,0 +1,333 @@
+"""``learnai runs [EXPERIMENT]``: the runs of a store as a table; :func:`runs_frame` in Python.
+
+One row per run: sweep parents first, each followed by its children, indented as in the
+MLflow UI. The "swept" column shows what differs between a sweep's children (or a plain
+run's overrides); "trial" the linked Optuna trial's number and state, found through the
+``optuna.study``/``optuna.trial`` tags or the trials' ``mlflow_run_id`` attribute.
+
+Example:
+    >>> import learnai
+    >>> frame = learnai.runs_frame("learnai", "sqlite:///mlruns/mlflow.db")  # doctest: +SKIP
+    >>> frame[["name", "outcome", "final_val_loss"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from learnai.commands.store import StoreError, open_existing, store_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+PARENT_TAG = "mlflow.parentRunId"
+COLUMNS = [
+    "experiment",
+    "run_id",
+    "parent_run_id",
+    "name",
+    "status",
+    "outcome",
+    "swept",
+    "final_train_loss",
+    "final_val_loss",
+    "val_r2",
+    "optuna_study",
+    "trial",
+    "trial_state",
+    "start_time",
+]
+
+
+def runs_frame(
+    experiment: str | None = None, uri: str | None = None, optuna_storage: str | None = None
+) -> pd.DataFrame:
+    """The runs of ``experiment`` (all experiments when None) in store ``uri``.
+
+    Columns: see :data:`COLUMNS`, plus one column per swept param (``optimizer.lr``...).
+    Rows are ordered as :func:`main` prints them: each parent, then its children.
+    ``uri`` defaults to ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlruns/mlflow.db``;
+    a missing SQLite store raises :class:`StoreError` instead of being created.
+    """
+    import pandas as pd
+
+    uri = store_uri(uri)
+    client = open_existing(uri)
+    try:
+        runs, names = _search(client, experiment)
+    except StoreError:
+        raise
+    except Exception as err:
+        from learnai.tracking import mask_secrets
+
+        raise StoreError(f"cannot read tracking store {mask_secrets(uri)}: {err}") from err
+    trials = _TrialStates(uri, optuna_storage)
+    ordered = _nest(runs)
+    swept = _swept(runs)
+    rows = []
+    for run in ordered:
+        tags, metrics = run.data.tags, run.data.metrics
+        study, number, state = trials.lookup(run, _by_id(runs))
+        values = swept.get(run.info.run_id, {})
+        rows.append(
+            {
+                "experiment": names.get(run.info.experiment_id, run.info.experiment_id),
+                "run_id": run.info.run_id,
+                "parent_run_id": tags.get(PARENT_TAG),
+                "name": run.info.run_name,
+                "status": run.info.status,
+                "outcome": tags.get("outcome", "sweep" if tags.get("learnai.sweep") else None),
+                "swept": values or tags.get("overrides"),
+                "final_train_loss": metrics.get("final_train_loss", math.nan),
+                "final_val_loss": metrics.get(
+                    "final_val_loss", metrics.get("best_value", math.nan)
+                ),
+                "val_r2": metrics.get("val_r2", math.nan),
+                "optuna_study": study,
+                "trial": number,
+                "trial_state": state,
+                "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
+                **values,
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
+    frame = pd.DataFrame(rows)
+    frame["trial"] = frame["trial"].astype("Int64")  # trial numbers, <NA> for other runs
+    return frame
+
+
+def _search(client: MlflowClient, experiment: str | None) -> tuple[list[Run], dict[str, str]]:
+    if experiment is None:
+        exps = client.search_experiments(max_results=1000)
+    else:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            known = [e.name for e in client.search_experiments(max_results=1000)]
+            raise StoreError(
+                f"no experiment {experiment!r} in this store (experiments: "
+                f"{', '.join(sorted(known)) or 'none'})"
+            )
+        exps = [found]
+    names = {e.experiment_id: e.name for e in exps}
+    runs: list[Run] = []
+    token = None
+    while names:
+        page = client.search_runs(
+            list(names), max_results=1000, order_by=["attributes.start_time ASC"], page_token=token
+        )
+        runs += list(page)
+        token = page.token
+        if not token:
+            break
+    return runs, names
+
+
+def _by_id(runs: list[Run]) -> dict[str, Run]:
+    return {r.info.run_id: r for r in runs}
+
+
+def _nest(runs: list[Run]) -> list[Run]:
+    """Top-level runs by start time, each followed by its children (depth first)."""
+    ids = {r.info.run_id for r in runs}
+    children: dict[str | None, list[Run]] = defaultdict(list)
+    for run in runs:
+        parent = run.data.tags.get(PARENT_TAG)
+        children[parent if parent in ids else None].append(run)
+    ordered: list[Run] = []
+
+    def visit(run: Run) -> None:
+        ordered.append(run)
+        for child in children.get(run.info.run_id, []):
+            visit(child)
+
+    for run in children[None]:
+        visit(run)
+    return ordered
+
+
+def _swept(runs: list[Run]) -> dict[str, dict[str, str]]:
+    """Per child run: the params that differ among its siblings, plus the keys its
+    parent's sweep overrides sweep (so a one-child sweep still shows them)."""
+    from learnai import naming
+
+    by_parent: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        if PARENT_TAG in run.data.tags:
+            by_parent[run.data.tags[PARENT_TAG]].append(run)
+    parents = _by_id(runs)
+    out: dict[str, dict[str, str]] = {}
+    for parent_id, group in by_parent.items():
+        keys = sorted({k for r in group for k in r.data.params})
+        varying = [k for k in keys if len({r.data.params.get(k) for r in group}) > 1]
+        parent = parents.get(parent_id)
+        if parent is not None:
+            declared = parent.data.tags.get("sweep.overrides", "").split()
+            varying += [k for k in naming.swept_keys(declared) if k in keys and k not in varying]
+            best = [k.removeprefix("best.") for k in parent.data.tags if k.startswith("best.")]
+            varying += [k for k in best if k in keys and k not in varying]
+        for run in group:
+            out[run.info.run_id] = {k: run.data.params[k] for k in varying if k in run.data.params}
+    return out
+
+
+class _TrialStates:
+    """Optuna trial states for linked runs, read from the storages the runs name."""
+
+    def __init__(self, uri: str, extra: str | None) -> None:
+        from learnai import tracking
+
+        self.fallback: list[str] = [extra] if extra else []
+        db = tracking.sqlite_path(uri)
+        if db is not None and (db.parent / "optuna.db").is_file():
+            self.fallback.append(f"sqlite:///{db.parent / 'optuna.db'}")
+        self.studies: dict[str, Any] = {}
+
+    def _study_trials(self, name: str, storages: list[str]) -> dict[str, Any] | None:
+        if name in self.studies:
+            return self.studies[name]
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from learnai import tracking
+
+        found = None
+        for url in storages:
+            if "***" in url or url == "in-memory":
+                continue
+            db = tracking.sqlite_path(url)
+            if db is not None and not db.is_file():
+                continue  # never create a stray study database
+            try:
+                trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+            except Exception:
+                continue
+            found = {
+                "number": {t.number: t.state.name for t in trials},
+                "run": {
+                    t.user_attrs["mlflow_run_id"]: (t.number, t.state.name)
+                    for t in trials
+                    if "mlflow_run_id" in t.user_attrs
+                },
+            }
+            break
+        self.studies[name] = found
+        return found
+
+    def lookup(self, run: Run, runs: dict[str, Run]) -> tuple[str | None, int | None, str | None]:
+        tags = run.data.tags
+        study = tags.get("optuna.study")
+        if study is None:
+            return None, None, None
+        number = int(tags["optuna.trial"]) if tags.get("optuna.trial", "").isdigit() else None
+        parent = runs.get(tags.get(PARENT_TAG, ""))
+        storages = (
+            [parent.data.tags["optuna.storage"]]
+            if parent and "optuna.storage" in (parent.data.tags)
+            else []
+        )
+        trials = self._study_trials(study, storages + self.fallback)
+        if trials is None:
+            return study, number, None
+        if run.info.run_id in trials["run"]:
+            number, state = trials["run"][run.info.run_id]
+            return study, number, state
+        return study, number, trials["number"].get(number) if number is not None else None
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def _fmt_loss(x: Any) -> str:
+    return f"{x:.4g}" if _present(x) else ""
+
+
+def _fmt_swept(value: Any) -> str:
+    from learnai import naming
+
+    if isinstance(value, dict):
+        names = naming.short_keys(list(value))
+        return " ".join(f"{names[k]}={naming.short_value(str(v))}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def _present(value: Any) -> bool:
+    import pandas as pd
+
+    return value is not None and not pd.isna(value)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "\u2026"
+
+
+def format_table(frame: pd.DataFrame) -> str:
+    """The frame as a fixed-width text table, children indented under their parent."""
+    header = ["run", "outcome", "swept", "train_loss", "val_loss", "trial", "run_id"]
+    depth: dict[str, int] = {}
+    lines = []
+    for row in frame.to_dict("records"):
+        level = depth.get(row["parent_run_id"], -1) + 1 if row["parent_run_id"] else 0
+        depth[row["run_id"]] = level
+        outcome = row["outcome"] if row["status"] == "FINISHED" else row["status"]
+        trial = ""
+        if _present(row["trial"]):
+            state = row["trial_state"] if _present(row["trial_state"]) else ""
+            trial = f"{int(row['trial'])} {state}".strip()
+        lines.append(
+            [
+                _cut("  " * level + str(row["name"] or ""), 50),
+                str(outcome or ""),
+                _cut(_fmt_swept(row["swept"]), 60),
+                _fmt_loss(row["final_train_loss"]),
+                _fmt_loss(row["final_val_loss"]),
+                trial,
+                row["run_id"],
+            ]
+        )
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    out += [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    """``learnai runs [EXPERIMENT] [--tracking-uri URI] [--optuna-storage URL]``."""
+    parser = argparse.ArgumentParser(
+        prog="learnai runs", description="List the runs of a tracking store as a table."
+    )
+    parser.add_argument("experiment", nargs="?", help="experiment name (default: all)")
+    parser.add_argument(
+        "--tracking-uri",
+        help="store to read (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
+    )
+    parser.add_argument(
+        "--optuna-storage", help="study storage for trial states, when the runs do not name it"
+    )
+    args = parser.parse_args(argv)
+    try:
+        frame = runs_frame(args.experiment, args.tracking_uri, args.optuna_storage)
+    except StoreError as err:
+        print(f"learnai runs: {err}", file=sys.stderr)
+        return 2
+    if frame.empty:
+        print("no runs" + (f" in experiment {args.experiment!r}" if args.experiment else ""))
+        return 0
+    experiments = list(dict.fromkeys(frame["experiment"]))
+    for i, name in enumerate(experiments):
+        if len(experiments) > 1:
+            print(("\n" if i else "") + f"== {name}")
+        print(format_table(frame[frame["experiment"] == name]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
