@@ -33,6 +33,8 @@ class Result:
     final_train_loss: float
     final_val_loss: float
     val_r2: float
+    equation: str = ""  # a linear model's fitted line, e.g. "y = 2.013 x + 1.001"
+    name: str = ""
 
 
 def classify(history: History, val_r2: float, threshold: float) -> str:
@@ -117,6 +119,7 @@ def run(cfg: DictConfig) -> Result:
             raise failure from exc
         raise
     recorder.end("FINISHED")
+    result.name = recorder.run_name or ""
     if trial is not None:
         trial.set_user_attr("outcome", result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
@@ -244,8 +247,8 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
 
     label = ""
     if hasattr(model, "coefficients"):
-        terms = [f"{finals[f'weight.{i}']:.3f}*{name}" for i, name in enumerate(data.feature_names)]
-        label = "y = " + " + ".join([*terms, f"{finals['bias']:.3f}"])
+        weights = [finals[f"weight.{i}"] for i in range(len(data.feature_names))]
+        label = fitted_equation(weights, data.feature_names, finals["bias"])
     with tempfile.TemporaryDirectory(prefix="learnai-") as tmp:
         yaml_text = tracking.mask_secrets(OmegaConf.to_yaml(cfg, resolve=True))
         artifacts.write_run_artifacts(
@@ -263,23 +266,37 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
         recorder.log_artifacts(Path(tmp))
 
     objective = last_val if outcome != "diverged" and math.isfinite(last_val) else math.inf
-    return Result(recorder.run_id, outcome, objective, last_train, last_val, val_r2)
+    return Result(recorder.run_id, outcome, objective, last_train, last_val, val_r2, label)
+
+
+def fitted_equation(weights: list[float], features: list[str], bias: float) -> str:
+    """``y = 2.013 x + 1.001``: what a linear model learned, as the tutorial writes it."""
+    if not all(map(math.isfinite, [*weights, bias])):
+        return ""
+    text = "y ="
+    for i, (w, name) in enumerate(zip(weights, features, strict=True)):
+        sign = "-" if w < 0 else ("+" if i else "")
+        text += f" {sign} {abs(w):.3f} {name}" if sign else f" {abs(w):.3f} {name}"
+    sign = "-" if bias < 0 else "+"
+    return f"{text} {sign} {abs(bias):.3f}"
 
 
 def _summary(result: Result, uri: str, device: Any, show_ui: bool) -> None:
+    """One line per run: what it is, how it ended, its losses; and the fitted line."""
     from learnai.tracking import ui_command
 
-    log.info(
-        "run %s: %s on %s | train_loss %.4g | val_loss %.4g | val_r2 %.4f",
-        result.run_id,
-        result.outcome,
-        device.type,
-        result.final_train_loss,
-        result.final_val_loss,
-        result.val_r2,
-    )
+    who = result.name or f"run {result.run_id}"
+    line = f"{who}: {result.outcome} | val_loss {result.final_val_loss:.4g}"
+    if math.isfinite(result.val_r2):
+        line += f" | val_r2 {result.val_r2:.3f}"
+    if result.equation:
+        line += f" | {result.equation}"
+    log.info("%s", line)
     if show_ui:  # a sweep prints this once, at its end
         from learnai.tracking import open_store
 
+        log.info(
+            "run %s on %s | train_loss %.4g", result.run_id, device.type, result.final_train_loss
+        )
         experiment_id = open_store(uri).get_run(result.run_id).info.experiment_id
         log.info("open the MLflow UI: %s", ui_command(uri, experiment_id))

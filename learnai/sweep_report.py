@@ -60,20 +60,22 @@ class SweepSummary:
     def counts(self) -> Counter:
         return Counter(c.outcome for c in self.children)
 
-    def print(self, uri: str) -> None:
+    def print(self, uri: str, experiment_id: str | None = None) -> None:
+        """The sweep's one summary: outcome counts, then the best run by name."""
         counts = ", ".join(f"{n} {k}" for k, n in sorted(self.counts().items()))
-        log.info("sweep %s: %d runs (%s)", self.parent_run_id, len(self.children), counts or "none")
+        log.info("sweep: %d runs: %s", len(self.children), counts or "none")
         best = self.best
         if best is not None:
+            trial = f" (trial {best.trial})" if best.trial != "" else ""
             log.info(
-                "best run %s: %s | val_loss %.4g | val_r2 %.4f | %s",
-                best.run_id,
-                best.outcome,
+                "best: %s%s | val_loss %.4g | val_r2 %.3f | run %s",
+                best.run_name or best.overrides,
+                trial,
                 best.final_val_loss,
                 best.val_r2,
-                best.overrides,
+                best.run_id,
             )
-        log.info("open the MLflow UI: %s", tracking.ui_command(uri))
+        log.info("open the MLflow UI: %s", tracking.ui_command(uri, experiment_id))
 
 
 def _metric(run: Any, key: str) -> float:

@@ -167,6 +167,8 @@ def _check_parent(client: MlflowClient, parent_run_id: str) -> None:
 class RunRecorder:
     """One MLflow run: created on start, written in batches, ended with a status."""
 
+    run_name: str | None = None  # MLflow's (possibly generated) name of the run
+
     def __init__(self, client: MlflowClient, run_id: str, flush_every_s: float = 5.0) -> None:
         self.client = client
         self.run_id = run_id
@@ -199,7 +201,9 @@ class RunRecorder:
             all_tags[PARENT_TAG] = parent_run_id
         name = limit_name(run_name) if run_name else None
         run = client.create_run(experiment_id, tags=all_tags, run_name=name)
-        return cls(client, run.info.run_id, flush_every_s)
+        recorder = cls(client, run.info.run_id, flush_every_s)
+        recorder.run_name = run.info.run_name
+        return recorder
 
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param

@@ -120,6 +120,7 @@ class Sweep:
     parent_run_id: str
     recorder: RunRecorder | None  # None: the user named an existing parent to join
     swept_keys: list[str]
+    experiment_id: str | None = None
 
     @classmethod
     def prepare(cls, inv: Invocation, config_dir: str) -> Sweep | None:
@@ -171,7 +172,8 @@ class Sweep:
             )
             raise SystemExit(1) from None
         sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder, _swept(cfg, inv.overrides))
-        log.info("sweep parent run %s", recorder.run_id)
+        sweep.experiment_id = recorder.client.get_run(recorder.run_id).info.experiment_id
+        log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)
         return sweep
 
     def job_overrides(self) -> list[str]:
@@ -210,7 +212,7 @@ class Sweep:
                 tracking.mask_secrets(_one_line(err)),
             )
         if summary is not None:
-            summary.print(self.uri)
+            summary.print(self.uri, self.experiment_id)
 
     def _report(self, recorder: RunRecorder) -> Any:
         from learnai.sweep_report import report_sweep

@@ -223,16 +223,9 @@ def report_study(
 ) -> None:
     """Log the study's picture on the sweep's parent run and print its summary."""
     summary = describe(study)
-    states = ", ".join(f"{n} {s}" for s, n in sorted(summary["states"].items()))
-    log.info("study %r: %d trials (%s)", study.study_name, summary["trials"], states)
-    if "best_value" in summary:
-        log.info(
-            "best trial %d: value %.6g, params %s, run %s",
-            summary["best_trial"],
-            summary["best_value"],
-            summary["best_params"],
-            summary.get("best_run_id"),
-        )
+    # The sweep's own summary names the runs' outcomes and the best run; the study adds
+    # only its size (trial states stay on the parent run and in the dashboard).
+    log.info("study %r: %d trials in all", study.study_name, summary["trials"])
     if storage_url is not None:
         from learnai.ui_links import dashboard_command
 
