@@ -41,11 +41,17 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m experiments.bench
 
+STUDY_STORE ?= sqlite:///mlruns/optuna.db
+
+# Both take learnai's schema lock first: a UI started beside a first run must not race
+# it creating the store's tables.
 ui: $(STAMP)
+	$(PY) -m learnai.stores prepare $(STORE)
 	$(PY) -m mlflow ui --backend-store-uri $(STORE)
 
 dashboard: $(STAMP)
-	$(VENV)/bin/optuna-dashboard sqlite:///mlruns/optuna.db
+	$(PY) -m learnai.stores prepare --optuna $(STUDY_STORE)
+	$(VENV)/bin/optuna-dashboard $(STUDY_STORE)
 
 clean:
 	rm -rf outputs multirun .pytest_cache
