@@ -175,13 +175,17 @@ def _exit_on_sigterm() -> None:
 
 
 def _run_name(cfg: DictConfig, ctx: JobContext, trial: Any) -> str | None:
-    """A sweep job is named from what its sweep varies (``lr=1 depth=2``, ``#12 lr=...``):
-    the trial's params (Optuna), or the swept keys the entry point hands every job."""
-    if cfg.tracking.run_name or not ctx.is_multirun:
+    """A run is named from what was chosen for it: a sweep job from what its sweep varies
+    (``lr=1 depth=2``, ``#12 lr=...``: the trial's params, or the swept keys the entry
+    point hands every job), a single run from its command line (``lr=1``)."""
+    if cfg.tracking.run_name:
         return cfg.tracking.run_name
     from learnai import naming
 
-    keys = list(trial.params) if trial is not None else ctx.swept_keys
+    if not ctx.is_multirun:
+        keys = [naming.override_key(o) for o in ctx.overrides]
+    else:
+        keys = list(trial.params) if trial is not None else ctx.swept_keys
     swept = naming.swept_values(ctx.overrides, keys)
     number = trial.number if trial is not None else None
     return naming.child_run_name(swept, number, cfg.tracking.experiment)
