@@ -110,6 +110,11 @@ def run(cfg: DictConfig) -> Result:
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
         _end_despite(recorder, status)
+        if status == "KILLED":  # Ctrl-C, SIGTERM: say what the stop left behind
+            log.warning(
+                "run %s stopped: ended KILLED, with its params and the metrics logged so far",
+                recorder.run_name or recorder.run_id,
+            )
         if trial is not None:
             trial.set_user_attr("outcome", "failed")
         from learnai.store_failures import explain_failure
