@@ -20,6 +20,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from learnai.commands.store import StoreError, open_existing, store_uri
+from learnai.commands.trial_states import TrialStates
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,7 +68,7 @@ def runs_frame(
         from learnai.tracking import mask_secrets
 
         raise StoreError(f"cannot read tracking store {mask_secrets(uri)}: {err}") from err
-    trials = _TrialStates(uri, optuna_storage)
+    trials = TrialStates(uri, optuna_storage)
     ordered = _nest(runs)
     swept = _swept(runs)
     rows = []
@@ -177,70 +178,6 @@ def _swept(runs: list[Run]) -> dict[str, dict[str, str]]:
     return out
 
 
-class _TrialStates:
-    """Optuna trial states for linked runs, read from the storages the runs name."""
-
-    def __init__(self, uri: str, extra: str | None) -> None:
-        from learnai import tracking
-
-        self.fallback: list[str] = [extra] if extra else []
-        db = tracking.sqlite_path(uri)
-        if db is not None and (db.parent / "optuna.db").is_file():
-            self.fallback.append(f"sqlite:///{db.parent / 'optuna.db'}")
-        self.studies: dict[str, Any] = {}
-
-    def _study_trials(self, name: str, storages: list[str]) -> dict[str, Any] | None:
-        if name in self.studies:
-            return self.studies[name]
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        from learnai import tracking
-
-        found = None
-        for url in storages:
-            if "***" in url or url == "in-memory":
-                continue
-            db = tracking.sqlite_path(url)
-            if db is not None and not db.is_file():
-                continue  # never create a stray study database
-            try:
-                trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
-            except Exception:
-                continue
-            found = {
-                "number": {t.number: t.state.name for t in trials},
-                "run": {
-                    t.user_attrs["mlflow_run_id"]: (t.number, t.state.name)
-                    for t in trials
-                    if "mlflow_run_id" in t.user_attrs
-                },
-            }
-            break
-        self.studies[name] = found
-        return found
-
-    def lookup(self, run: Run, runs: dict[str, Run]) -> tuple[str | None, int | None, str | None]:
-        tags = run.data.tags
-        study = tags.get("optuna.study")
-        if study is None:
-            return None, None, None
-        number = int(tags["optuna.trial"]) if tags.get("optuna.trial", "").isdigit() else None
-        parent = runs.get(tags.get(PARENT_TAG, ""))
-        storages = (
-            [parent.data.tags["optuna.storage"]]
-            if parent and "optuna.storage" in (parent.data.tags)
-            else []
-        )
-        trials = self._study_trials(study, storages + self.fallback)
-        if trials is None:
-            return study, number, None
-        if run.info.run_id in trials["run"]:
-            number, state = trials["run"][run.info.run_id]
-            return study, number, state
-        return study, number, trials["number"].get(number) if number is not None else None
-
-
 # --- the command ------------------------------------------------------------------------
 
 
@@ -322,10 +259,15 @@ def main(argv: list[str]) -> int:
         print("no runs" + (f" in experiment {args.experiment!r}" if args.experiment else ""))
         return 0
     experiments = list(dict.fromkeys(frame["experiment"]))
-    for i, name in enumerate(experiments):
-        if len(experiments) > 1:
-            print(("\n" if i else "") + f"== {name}")
-        print(format_table(frame[frame["experiment"] == name]))
+    try:
+        for i, name in enumerate(experiments):
+            if len(experiments) > 1:
+                print(("\n" if i else "") + f"== {name}")
+            print(format_table(frame[frame["experiment"] == name]), flush=True)
+    except BrokenPipeError:  # `learnai runs | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
