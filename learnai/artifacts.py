@@ -30,7 +30,7 @@ def panel_from_npz(path: Path, label: str = "") -> Panel:
     if not frame_epochs:
         frames, frame_epochs = z["final"][None, :].astype(np.float32), [int(z["final_epoch"])]
         losses = [float(z["final_val_loss"])]
-    diverged_at = int(z["diverged_at"])
+    diverged_at = int(z["diverged_at"]) if "diverged_at" in z else 0  # older runs: unknown
     return Panel(
         x=z["x"].astype(np.float32),
         y=z["y"].astype(np.float32),

@@ -196,6 +196,7 @@ def test_composed_config_round_trips_through_yaml(compose_cfg) -> None:
         ("data.noise=-0.1", "data.noise"),
         ("trainer.sync_every=0", "trainer.sync_every"),
         ("trainer.animation.frames=0", "trainer.animation.frames"),
+        ("trainer.animation.after_divergence=-1", "trainer.animation.after_divergence"),
         ("tracking.uri=mlruns", "tracking.uri"),
         ("tracking.experiment=''", "tracking.experiment"),
     ],

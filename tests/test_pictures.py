@@ -26,12 +26,20 @@ from learnai.train import History, Trainer, TrainState, evaluate
 EPOCHS = 60
 
 
-def train(lr: float, sync_every: int = 10, after_divergence: int = 0, epochs: int = EPOCHS):
+def train(
+    lr: float,
+    sync_every: int = 10,
+    after_divergence: int = 0,
+    epochs: int = EPOCHS,
+    frames: int = 100,
+):
     torch.manual_seed(0)
     data = nonlinear(n_samples=300, seed=0)
     model = GeneralFit(n_in=1, depth=2, hidden=32)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    trainer = Trainer(epochs, sync_every=sync_every, after_divergence=after_divergence)
+    trainer = Trainer(
+        epochs, sync_every=sync_every, after_divergence=after_divergence, frames=frames
+    )
     history = trainer.fit(model, optimizer, data)
     return history, evaluate(model, data), data
 
@@ -61,12 +69,13 @@ def test_final_values_describe_the_model_after_the_last_recorded_epoch(
 
 
 def test_a_diverged_run_keeps_training_a_bounded_while_with_a_frame_each_epoch() -> None:
-    history, _, _ = train(1.0, sync_every=10, after_divergence=30)
+    # 200 epochs and 20 frames: a frame every ~10 epochs, until the run blows up
+    history, _, _ = train(1.0, sync_every=10, after_divergence=30, epochs=200, frames=20)
     assert history.stop == "diverged"
-    assert history.epochs_run == history.diverged_at + 30 < EPOCHS
+    assert history.epochs_run == history.diverged_at + 30
     tail = [e for e in history.frame_epochs if e > 10]  # past the first chunk: every epoch
     assert tail == list(range(11, history.epochs_run + 1))
-    assert len(history.frame_epochs) >= 30
+    assert len(history.frame_epochs) >= 20
     # the predictions really change over those frames: the failure is happening
     moves = np.abs(np.diff(history.frames, axis=0)).max(axis=1)
     assert (moves > 1e-3).sum() >= 20
@@ -295,3 +304,62 @@ def test_progress_in_a_log_writes_a_line_every_few_seconds(caplog) -> None:
     lines = progress_lines(caplog, every_s=0.0)
     assert len(lines) == 8
     assert lines[-1].startswith("epoch 80/1000")
+
+
+# --- the files of a run ------------------------------------------------------------------
+
+
+def write_files(tmp_path, lr: float, animate: bool, after: int = 0):
+    from learnai.artifacts import write_run_artifacts
+
+    torch.manual_seed(0)
+    data = nonlinear(n_samples=300, seed=0)
+    model = GeneralFit(n_in=1, depth=2, hidden=32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    trainer = Trainer(EPOCHS, animate=animate, after_divergence=after)
+    history = trainer.fit(model, optimizer, data)
+    final = evaluate(model, data)
+    write_run_artifacts(tmp_path, "x: 1\n", history, data, final, EPOCHS, 20, (640, 400), "", 1e3)
+    return history, final
+
+
+def test_run_files_of_a_failing_run_hold_its_animation_and_final_state(tmp_path) -> None:
+    from learnai.artifacts import panel_from_npz
+
+    history, final = write_files(tmp_path, 1.0, animate=True, after=30)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"config.yaml", "loss_curve.png", "fit.png", "training.gif", "predictions.npz"} <= names
+    with Image.open(tmp_path / "training.gif") as gif:
+        assert gif.n_frames == len(history.frame_epochs) >= 30
+    panel = panel_from_npz(tmp_path / "predictions.npz", "lr=1")
+    assert panel.diverged_at == history.diverged_at == 1
+    assert panel.frame_epochs[-1] == history.epochs_run
+    assert panel.frame_losses[-1] == pytest.approx(final.val_loss, rel=1e-6)
+
+
+def test_huge_predictions_keep_their_value_in_the_file(tmp_path) -> None:
+    """A blow-up's predictions (1e6) stay finite numbers in predictions.npz (float16
+    would store inf), so the off-scale note can give their value."""
+    from learnai.artifacts import panel_from_npz, write_run_artifacts
+    from learnai.train import Evaluation
+
+    data = nonlinear(n_samples=100, seed=0)
+    huge = np.full((2, len(data.grid)), 1e6, dtype=np.float32)
+    history = History([2.0, 5e4], [4e4, 6e5], [1, 2], huge, "diverged", diverged_at=1)
+    n_val = len(data.y_val)
+    final = Evaluation(5e4, 6e5, -1e5, np.zeros(n_val, np.float32), huge[-1])
+    write_run_artifacts(tmp_path, "", history, data, final, 200, 20, (640, 400), "", 1e3)
+    panel = panel_from_npz(tmp_path / "predictions.npz")
+    assert np.isfinite(panel.frames).all()
+    assert panel.frames.max() == pytest.approx(1e6)
+
+
+def test_a_run_without_animation_still_gives_the_sweep_a_panel(tmp_path) -> None:
+    from learnai.artifacts import panel_from_npz
+
+    _, final = write_files(tmp_path, 0.01, animate=False)
+    assert not (tmp_path / "training.gif").exists()
+    panel = panel_from_npz(tmp_path / "predictions.npz")
+    assert panel.frame_epochs == [EPOCHS]
+    np.testing.assert_allclose(panel.frames[0], final.grid_prediction)
+    assert len(Canvas([panel], 340, 260).frames()) == 1
