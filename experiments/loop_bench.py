@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from learnai.data import nonlinear
+from learnai.loop import Trainer
 from learnai.models import GeneralFit
-from learnai.train import Trainer
 
 
 def _sync(device: torch.device) -> None:

@@ -12,7 +12,7 @@ from learnai.plots import loss_curve
 
 if TYPE_CHECKING:  # torch stays out of processes that only read artifacts (sweep reports)
     from learnai.data import Dataset
-    from learnai.train import Evaluation, History
+    from learnai.loop import Evaluation, History
 
 CONFIG = "config.yaml"
 LOSS_CURVE = "loss_curve.png"

@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from learnai.train import TrainState
+from learnai.loop import TrainState
 
 log = logging.getLogger("learnai")
 

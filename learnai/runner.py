@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from learnai.data import Dataset
-    from learnai.train import History
+    from learnai.loop import History
 
 log = logging.getLogger("learnai")
 
@@ -212,8 +212,8 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
     from omegaconf import OmegaConf
 
     from learnai import artifacts, tracking
+    from learnai.loop import Trainer, evaluate
     from learnai.progress import Progress
-    from learnai.train import Trainer, evaluate
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     recorder.log_params(tracking.flatten(resolved))

@@ -26,7 +26,7 @@ __all__ = ["mask_secrets", "open_store", "sqlite_path"]
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from learnai.train import TrainState
+    from learnai.loop import TrainState
 
 log = logging.getLogger("learnai")
 

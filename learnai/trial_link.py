@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import optuna
     from optuna.storages import BaseStorage
 
-    from learnai.train import TrainState
+    from learnai.loop import TrainState
 
 __all__ = ["JobTrial", "current_trial"]
 

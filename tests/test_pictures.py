@@ -18,10 +18,10 @@ from PIL import Image
 
 from learnai.animation import LINE, Canvas, Panel, save_gif
 from learnai.data import nonlinear
+from learnai.loop import History, Trainer, TrainState, evaluate
 from learnai.models import GeneralFit
 from learnai.plots import RunCurve, comparison_figure, loss_figure
 from learnai.progress import Progress
-from learnai.train import History, Trainer, TrainState, evaluate
 
 EPOCHS = 60
 
@@ -341,7 +341,7 @@ def test_huge_predictions_keep_their_value_in_the_file(tmp_path) -> None:
     """A blow-up's predictions (1e6) stay finite numbers in predictions.npz (float16
     would store inf), so the off-scale note can give their value."""
     from learnai.artifacts import panel_from_npz, write_run_artifacts
-    from learnai.train import Evaluation
+    from learnai.loop import Evaluation
 
     data = nonlinear(n_samples=100, seed=0)
     huge = np.full((2, len(data.grid)), 1e6, dtype=np.float32)

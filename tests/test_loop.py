@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from learnai.data import PLOT_POINTS, linear, nonlinear
+from learnai.loop import Trainer, TrainState, find_divergence, frame_epochs
 from learnai.models import GeneralFit, LinearRegression
 from learnai.tracking import flatten, mask_secrets, resolve_uri
-from learnai.train import Trainer, TrainState, find_divergence, frame_epochs
 
 # --- animation frames --------------------------------------------------------------------
 
