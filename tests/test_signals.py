@@ -60,6 +60,7 @@ def test_sigterm_ends_the_run_as_killed(tmp_path: Path) -> None:
     assert code == 128 + signal.SIGTERM, stderr
     (run,) = client.search_runs([experiment_id])
     assert run.info.status == "KILLED"
+    assert "ended KILLED, with its params and the metrics logged so far" in stderr
     assert client.get_metric_history(run.info.run_id, "train_loss"), "metrics so far kept"
 
 
