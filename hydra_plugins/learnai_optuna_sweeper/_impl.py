@@ -11,10 +11,7 @@ raises ``optuna.TrialPruned`` is PRUNED; ``non_finite: prune`` makes NaN/inf PRU
 from __future__ import annotations
 
 import logging
-import math
 import sys
-import threading
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -24,7 +21,9 @@ from omegaconf import OmegaConf
 
 from . import _results as results
 from . import factory, search_space
-from .storage import STUDY_ENV, TRIAL_ENV, mask, register_in_memory, storage_url
+from ._heartbeat import Heartbeat
+from ._outcome import tell
+from .storage import STUDY_ENV, TRIAL_ENV, mask, open_storage, register_in_memory, storage_url
 
 if TYPE_CHECKING:  # Hydra's plugin scan executes this module: Optuna loads in sweep()
     import optuna
@@ -174,36 +173,8 @@ class OptunaSweeperImpl:
     # -- the study ----------------------------------------------------------------------
 
     def _open_storage(self) -> Any:
-        import optuna
-
-        url = storage_url(self.storage, self.base_dir)
-        if self.storage is not None and not isinstance(self.storage, str):
-            # {_target_: optuna.storages.RDBStorage, url: ..., ...}, as 1.3's Hydra would
-            # have instantiated it; jobs open its url.
-            return factory.build(self.storage, "hydra.sweeper.storage")
-        if url is None:
-            return optuna.storages.InMemoryStorage()
-        from learnai.stores import open_optuna_storage
-
-        storage = open_optuna_storage(url)  # creates a fresh SQLite file's schema, locked
-        if self.heartbeat_interval is None:
-            return storage
-        kwargs: dict[str, Any] = {}
-        if self.max_retry is not None:
-            # Optuna 4.9 renamed RetryFailedTrialCallback / failed_trial_callback.
-            if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
-                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)
-                kwargs["heartbeat_stale_trial_callback"] = retry
-            else:
-                retry = optuna.storages.RetryFailedTrialCallback(max_retry=self.max_retry)
-                kwargs["failed_trial_callback"] = retry
-        if url.startswith("sqlite:"):
-            kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=self.heartbeat_interval,
-            grace_period=self.grace_period,
-            **kwargs,
+        return open_storage(
+            self.storage, self.base_dir, self.heartbeat_interval, self.grace_period, self.max_retry
         )
 
     def _sampler(self, grid: bool, done: int) -> Any:
@@ -280,13 +251,13 @@ class OptunaSweeperImpl:
                 trials.append(study.ask(space))
             try:
                 overrides = [self._configure(study, t, fixed, extend) for t in trials]
-                with _Heartbeat(self, study, trials):
+                with Heartbeat(self.storage_obj, self.heartbeat_interval, study, trials):
                     returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
                 self.job_idx += len(returns)
                 failures = [
                     e
                     for t, r in zip(trials, returns, strict=True)
-                    if (e := self._tell(study, t, r, len(directions))) is not None
+                    if (e := tell(study, t, r, len(directions), self.non_finite)) is not None
                 ]
             except BaseException:
                 # Ctrl-C, SIGTERM, a launcher error: no trial is left RUNNING.
@@ -352,95 +323,3 @@ class OptunaSweeperImpl:
             f"++hydra.job.env_set.{STUDY_ENV}={_quote(study.study_name)}",
         ]
         return [f"{name}={value}" for name, value in params.items()] + link
-
-    def _tell(
-        self, study: optuna.Study, trial: optuna.Trial, ret: Any, n_objectives: int
-    ) -> BaseException | None:
-        """Tell one job's outcome; the error when it counts as a failed trial."""
-        import optuna
-        from optuna.trial import TrialState
-
-        try:
-            value = ret.return_value  # re-raises the job's exception
-        except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            return None
-        except Exception as err:
-            return _fail(study, trial, err)
-        try:
-            values = _values(value, n_objectives)
-        except ValueError as err:
-            return _fail(study, trial, err)
-        if self.non_finite == "prune" and not all(math.isfinite(v) for v in values):
-            study.tell(trial, state=TrialState.PRUNED)
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "nan is not acceptable": FAIL
-            study.tell(trial, values)
-        return None
-
-
-def _fail(study: optuna.Study, trial: optuna.Trial, err: Exception) -> Exception:
-    """Tell FAIL, keeping the error on the trial (user attr ``error``) for later reading."""
-    from optuna.trial import TrialState
-
-    log.warning("Failed experiment: %s", err)
-    trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
-    study.tell(trial, state=TrialState.FAIL)
-    return err
-
-
-def _values(value: Any, n_objectives: int) -> list[float]:
-    if n_objectives == 1:
-        try:
-            return [float(value)]
-        except (ValueError, TypeError):
-            raise ValueError(f"Return value must be float-castable. Got '{value}'.") from None
-    try:
-        values = [float(v) for v in value]
-    except (ValueError, TypeError):
-        raise ValueError(
-            f"Return value must be a list or tuple of float-castable values. Got '{value}'."
-        ) from None
-    if len(values) != n_objectives:
-        raise ValueError(
-            "The number of the values and the number of the objectives are mismatched. "
-            f"Expect {n_objectives}, but actually {len(values)}."
-        )
-    return values
-
-
-class _Heartbeat:
-    """While a batch runs, beat for its trials (RDB storages with heartbeat_interval)."""
-
-    def __init__(self, sweeper: OptunaSweeperImpl, study: optuna.Study, trials: list[Any]):
-        self.interval = sweeper.heartbeat_interval
-        self.storage = sweeper.storage_obj
-        self.stop = threading.Event()
-        self.ids: list[int] = []
-        if self.interval is not None:
-            study_id = self.storage.get_study_id_from_name(study.study_name)
-            self.ids = [
-                self.storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-                for t in trials
-            ]
-        self.thread = threading.Thread(target=self._run, name="optuna-heartbeat", daemon=True)
-
-    def _beat(self) -> None:
-        for trial_id in self.ids:
-            self.storage.record_heartbeat(trial_id)
-
-    def _run(self) -> None:
-        while not self.stop.wait(self.interval):
-            self._beat()
-
-    def __enter__(self) -> _Heartbeat:
-        if self.ids:
-            self._beat()
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()

@@ -16,7 +16,15 @@ from typing import Any
 # In-memory studies by name: jobs launched in the sweeper's own process find them there.
 from ._registry import in_memory, register_in_memory
 
-__all__ = ["STUDY_ENV", "TRIAL_ENV", "in_memory", "mask", "register_in_memory", "storage_url"]
+__all__ = [
+    "STUDY_ENV",
+    "TRIAL_ENV",
+    "in_memory",
+    "mask",
+    "open_storage",
+    "register_in_memory",
+    "storage_url",
+]
 
 TRIAL_ENV = "LEARNAI_OPTUNA_TRIAL"  # the job's trial number
 STUDY_ENV = "LEARNAI_OPTUNA_STUDY"  # the job's study name
@@ -52,3 +60,48 @@ def mask(url: str | None) -> str:
     if url is None:
         return "in memory"
     return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def open_storage(
+    storage: Any,
+    base_dir: Path,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int | None = None,
+) -> Any:
+    """The storage object ``hydra.sweeper.storage`` names: in memory, an RDB (opened
+    through learnai's locking opener), heartbeat-enabled when asked, or a ``_target_``
+    mapping built as configured."""
+    import optuna
+
+    from . import factory
+
+    url = storage_url(storage, base_dir)
+    if storage is not None and not isinstance(storage, str):
+        # {_target_: optuna.storages.RDBStorage, url: ..., ...}, as 1.3's Hydra would
+        # have instantiated it; jobs open its url.
+        return factory.build(storage, "hydra.sweeper.storage")
+    if url is None:
+        return optuna.storages.InMemoryStorage()
+    from learnai.stores import open_optuna_storage
+
+    rdb = open_optuna_storage(url)  # creates a fresh SQLite file's schema, locked
+    if heartbeat_interval is None:
+        return rdb
+    kwargs: dict[str, Any] = {}
+    if max_retry is not None:
+        # Optuna 4.9 renamed RetryFailedTrialCallback / failed_trial_callback.
+        if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+            kwargs["heartbeat_stale_trial_callback"] = retry
+        else:
+            retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+            kwargs["failed_trial_callback"] = retry
+    if url.startswith("sqlite:"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    return optuna.storages.RDBStorage(
+        url,
+        heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period,
+        **kwargs,
+    )
