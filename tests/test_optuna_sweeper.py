@@ -54,7 +54,6 @@ LEARNAI_EXTRAS = (
     "hydra.sweeper.n_jobs=1",
 )
 OPTUNA = ("-m", "hydra/sweeper=optuna", *LEARNAI_EXTRAS)
-REPORT_MOVES = pytest.mark.xfail(reason="report moves to entry point (lead)", strict=False)
 STUDY_ARTIFACTS = {
     "optuna_best.json",
     "optimization_history.png",
@@ -400,7 +399,6 @@ def test_every_trial_links_to_its_mlflow_run(study: Study) -> None:
 
 
 @pytest.mark.slow
-@REPORT_MOVES
 def test_each_sweep_has_a_parent_run_with_the_study(study: Study) -> None:
     assert len(study.parents) == 2
     for parent, trials in zip(study.parents, (range(8), range(8, 12)), strict=True):
@@ -419,7 +417,6 @@ def test_each_sweep_has_a_parent_run_with_the_study(study: Study) -> None:
 
 
 @pytest.mark.slow
-@REPORT_MOVES
 def test_parent_run_holds_the_study_report(study: Study, tmp_path: Path) -> None:
     parent = study.parents[-1].info.run_id
     assert artifact_names(study.client, parent) >= STUDY_ARTIFACTS

@@ -85,6 +85,11 @@ def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None
         space, fixed = search_space.parse(params + overrides)
     except search_space.SearchSpaceError as err:
         raise ConfigError(f"invalid sweep param {err}") from err
+    if cfg.hydra.runtime.choices.get("hydra/sweeper/sampler") == "grid":
+        try:  # the grid's points: refused here, before the parent run exists
+            search_space.grid(params + overrides, space)
+        except search_space.SearchSpaceError as err:
+            raise ConfigError(f"invalid sweep param {err}") from err
     base = [f"{k}={v}" for k, v in fixed.items()]
     try:
         validate_job(loader, cfg, base)
