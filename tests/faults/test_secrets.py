@@ -72,3 +72,32 @@ def test_a_password_in_the_tracking_uri_is_never_printed_or_stored(
     for path in tmp_path.rglob("*"):
         if path.is_file() and not hydra_own & set(path.relative_to(tmp_path).parts):
             assert b"Pw7x" not in path.read_bytes(), path
+
+
+def test_a_password_in_the_study_storage_is_masked_on_the_parent(
+    tmp_path: Path, database: str
+) -> None:
+    from sweep_helpers import TINY_NO_ANIMATION, mlflow_client, parent_runs
+
+    storage = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:5432/{database}"
+    proc = run_learnai(
+        tmp_path,
+        "-m",
+        "hydra/sweeper=optuna",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.study_name=masked",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=1",
+        "optimizer.lr=interval(0.001,0.01)",
+        "tracking.experiment=masked",
+        *TINY_NO_ANIMATION,
+    )
+    printed = proc.stdout + proc.stderr
+    assert "Pw7x" not in printed
+    (parent,) = parent_runs(mlflow_client(tmp_path), "masked")
+    assert parent.data.tags["optuna.storage"].startswith("postgresql+psycopg://postgres:***@")
+    assert parent.data.tags["optuna.study"] == "masked"
+    hydra_own = {".hydra", "multirun.yaml"}
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and not hydra_own & set(path.relative_to(tmp_path).parts):
+            assert b"Pw7x" not in path.read_bytes(), path
