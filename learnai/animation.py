@@ -52,7 +52,8 @@ def pyplot():
 
 
 def fixed_margins(fig, rows: int, cols: int, title_lines: int = 1) -> None:
-    """Margins in pixels: tight_layout would cost ~100 ms a figure for the same result."""
+    """Margins in pixels: tight_layout re-measures every text each figure (timed in
+    experiments/README.md) for the same result."""
     w, h = fig.get_size_inches() * fig.dpi
     title = 8 + 14 * title_lines
     fig.subplots_adjust(

@@ -230,7 +230,8 @@ def validate_job(loader: Any, config: Any, overrides: list[str]) -> None:
 
     Plain value overrides (``optimizer.lr=1``) are set on a copy of the composed config,
     in microseconds; config group choices and ``+``/``~`` overrides compose it again
-    through Hydra (~0.2 s each), exactly as the launcher will.
+    through Hydra (a full composition each, as the launcher will do; see
+    experiments/README.md for what one costs).
     """
     import copy
 

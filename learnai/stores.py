@@ -9,8 +9,9 @@ Three things go wrong with stores that learnai does not own alone:
   PostgreSQL, plus the per-URL lock file MLflow's own server takes for the same job.
   ``python -m learnai.stores prepare URI`` creates the schema under the same lock, so
   ``make ui`` / ``make dashboard`` never race a running sweep.
-- **Unbounded waits.** MLflow's HTTP client retries for ~4 min by default, its SQL store
-  ~100 s. :func:`bound_waits` sets shorter defaults (the user's environment wins) and
+- **Unbounded waits.** MLflow's HTTP client retries for minutes by default and its SQL
+  store waits long on a closed port (measured: README, "How long learnai waits").
+  :func:`bound_waits` sets shorter defaults (the user's environment wins) and
   PostgreSQL URIs get a ``connect_timeout`` and keepalives; see :data:`HTTP_DEFAULTS`
   and :data:`PG_CONNECT_ARGS`.
 - **Unusable stores** are reported by :func:`learnai.store_checks.check_store` before any
