@@ -88,8 +88,11 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
 
 def short_value(value: str) -> str:
     """A number at 4 significant digits (``0.012345678`` -> ``0.01235``), quotes dropped,
-    anything longer than 40 characters cut with an ellipsis."""
-    text = value.strip()
+    anything longer than 40 characters cut with an ellipsis. A URL's password is masked
+    first: cut, the URL no longer looks like one and the password would stay."""
+    from learnai.secrets import mask_secrets
+
+    text = mask_secrets(value.strip())
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         text = text[1:-1]
     if _NUMBER.fullmatch(text):

@@ -48,9 +48,13 @@ def explain_failure(exc: BaseException, uri: str) -> StoreError | None:
         if any(marker in text for marker in _DISK_FULL):
             return StoreError(f"the disk is full: {_first_line(cause)} (store {mask_secrets(uri)})")
         if any(marker in text for marker in _UNREACHABLE):
-            return StoreError(
-                f"tracking.uri: lost the store {mask_secrets(uri)}: {_first_line(cause)}"
-            )
+            if "refused" in text:
+                reason = "connection refused"
+            elif "timed out" in text:
+                reason = "no reply (timed out)"
+            else:
+                reason = _first_line(cause)
+            return StoreError(f"tracking.uri: lost the store {mask_secrets(uri)} mid-run: {reason}")
         cause = cause.__cause__ or cause.__context__
     return None
 

@@ -74,7 +74,7 @@ def test_artifacts_on_a_full_disk_end_the_run_failed(tmp_path: Path, tmpfs) -> N
     run_id = _wait_running(uri)
     _fill(disk)
     _out, err = job.communicate(timeout=300)
-    assert job.returncode == 2, err
+    assert job.returncode != 0, err
     assert "learnai: the disk is full" in err, err[-3000:]
     assert "Traceback" not in err
     assert MlflowClient(tracking_uri=uri).get_run(run_id).info.status == "FAILED"
@@ -94,8 +94,8 @@ def test_a_store_on_a_full_disk_is_closed_by_the_next_run(tmp_path: Path, tmpfs)
     assert "the disk is full" in err, err[-3000:]
 
     # The next start refuses a full disk in one line, before creating anything...
-    proc = run_learnai(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, expect=2)
-    assert "the disk is full" in proc.stderr
+    proc = run_learnai(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, expect=None)
+    assert proc.returncode != 0 and "the disk is full" in proc.stderr, proc.stderr
     # ...and once there is room again, it closes the run the full disk left RUNNING.
     filler.unlink()
     run_learnai(tmp_path, f"tracking.uri={uri}", artifacts, *TINY)
