@@ -231,7 +231,7 @@ class Sweep:
 
 
 def _check_stores(cfg: DictConfig, uri: str, sweeper: str) -> None:
-    """A dead, unwritable or shared store: one line and exit 1 before any run exists."""
+    """A dead, unwritable or shared store: one line and exit 2 before any run exists."""
     from learnai.store_checks import check_run_stores
     from learnai.stores import StoreError
 
@@ -243,8 +243,7 @@ def _check_stores(cfg: DictConfig, uri: str, sweeper: str) -> None:
     try:
         check_run_stores(uri, cfg.tracking.artifact_location, study)
     except StoreError as err:
-        print(f"learnai: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+        exit_with(err)  # exit 2, as for a single run
 
 
 def _sweep_tags(sweeper: str, overrides: list[str]) -> dict[str, str]:
