@@ -84,8 +84,8 @@ def run(cfg: DictConfig) -> Result:
 
     from learnai.device import resolve_device, set_threads
 
-    device = resolve_device(cfg.trainer.device)
-    set_threads(cfg.trainer.num_threads, ctx.parallel_jobs)
+    device = resolve_device(cfg.trainer.device, ctx.job_num)
+    set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
     torch.manual_seed(cfg.trainer.seed)
     data: Dataset = instantiate(cfg.data)
     model = instantiate(cfg.model, n_in=data.n_features).to(device)
