@@ -86,8 +86,8 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 12
 class Server:
     """``python -m learnai.server`` on a database, with served artifacts under ``root``."""
 
-    def __init__(self, root: Path, db: str) -> None:
-        self.root, self.db = root, db
+    def __init__(self, root: Path, db: str, *args: str, env: dict[str, str] | None = None):
+        self.root, self.db, self.args, self.env = root, db, args, env
         self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None

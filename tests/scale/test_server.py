@@ -152,3 +152,57 @@ def test_a_sweep_logs_runs_and_artifacts_through_the_server_only(tmp_path: Path,
     assert remote.data.metrics, "the remote job logged no metrics"
     assert _download(server.uri, remote.info.run_id, tmp_path / "dl_remote")
     assert not (launch / "mlruns").exists()
+
+
+@pytest.mark.slow
+def test_basic_auth_server_takes_credentials_from_the_environment(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """``--app-name basic-auth``: the admin's password only in the server's environment,
+    a run's credentials only in the client's; none on a command line or in a URL."""
+    pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs mlflow[auth]")
+    from conftest import Server
+
+    password = "s3cret-Adm1n!x"
+    env = {
+        **learnai_env(),
+        "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-key",
+    }
+    env.pop("MLFLOW_AUTH_CONFIG_PATH", None)
+    srv = Server(
+        tmp_path / "srv", f"sqlite:///{tmp_path}/runs.db", "--app-name", "basic-auth", env=env
+    ).start()
+    try:
+        assert password not in (srv.root / "mlflow-auth.ini").read_text()
+        launch = tmp_path / "launch"
+        launch.mkdir()
+        args = [sys.executable, "-m", "learnai", f"tracking.uri={srv.uri}", *TINY]
+        client_env = {**learnai_env(), "MLFLOW_TRACKING_USERNAME": "admin"}
+        denied = subprocess.run(
+            args,
+            cwd=launch,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**client_env, "MLFLOW_TRACKING_PASSWORD": "wrong"},
+        )
+        assert denied.returncode != 0
+        assert "401" in denied.stderr or "nauthori" in denied.stderr, denied.stderr[-3000:]
+        ok = subprocess.run(
+            args,
+            cwd=launch,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**client_env, "MLFLOW_TRACKING_PASSWORD": password},
+        )
+        assert ok.returncode == 0, ok.stderr[-3000:]
+        assert password not in ok.stdout + ok.stderr
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        client = _client(srv.uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("learnai").experiment_id])
+        assert run.info.status == "FINISHED"
+    finally:
+        srv.stop()

@@ -61,6 +61,14 @@ def _finish(proc: subprocess.Popen[str], expect: int = 0) -> str:
     return out
 
 
+def _has_tables(storage: str) -> bool:
+    import psycopg
+
+    url = storage.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        return conn.execute("SELECT to_regclass('trial_user_attributes')").fetchone()[0] is not None
+
+
 def _study(storage: str):
     import optuna
 
@@ -68,11 +76,12 @@ def _study(storage: str):
 
 
 def test_two_workers_share_one_study_and_every_trial_names_its_run(
-    tmp_path: Path, pg_database
+    tmp_path: Path, pg_database, server
 ) -> None:
+    """Through a team server: no worker needs a shared folder for its artifacts."""
     from mlflow import MlflowClient
 
-    storage, tracking = _optuna_url(pg_database()), pg_database()
+    storage, tracking = _optuna_url(pg_database()), server.uri
     # Seeded samplers: one seed per worker, or both draw the same points.
     workers = [
         _worker(
@@ -120,7 +129,10 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(
     from mlflow import MlflowClient
     from optuna.storages import RetryFailedTrialCallback
 
+    # Straight to PostgreSQL: artifacts then go where the experiment says, so it names a
+    # folder every worker reaches (MLflow's default, ./mlruns, is the first worker's cwd).
     storage, tracking = _optuna_url(pg_database()), pg_database()
+    shared = f"tracking.artifact_location={(tmp_path / 'artifacts').as_uri()}"
     doomed = _worker(
         tmp_path / "doomed",
         storage,
@@ -128,13 +140,18 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(
         "hydra.sweeper.n_trials=1",
         "trainer.epochs=1000000",
         "data.n_samples=20",
+        shared,
     )
     # Mid-trial: its run exists (the job linked it) and training goes on.
     deadline = time.monotonic() + 180
     running = None
     while time.monotonic() < deadline and running is None:
         assert doomed.poll() is None, doomed.communicate()[0][-4000:]
+        # Read only once the worker made the schema: opening the storage here would
+        # race it creating the tables.
         with contextlib.suppress(KeyError):  # the study is not created yet
+            if not _has_tables(storage):
+                raise KeyError("no schema yet")
             running = next(
                 (
                     t
@@ -157,6 +174,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(
             tracking,
             "hydra.sweeper.n_trials=1",
             "hydra.sweeper.max_retry=1",
+            shared,
         )
     )
     study = _study(storage)
