@@ -102,7 +102,8 @@ def test_two_workers_share_one_study_and_every_trial_names_its_run(
     trials = study.trials
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(5)), describe_trials(study)  # 3 + 2, no duplicates
-    assert {t.state.name for t in trials} == {"COMPLETE"}, describe_trials(study)
+    # Finished, each: COMPLETE, or PRUNED when a drawn lr diverges (non_finite: prune).
+    assert {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}, describe_trials(study)
 
     client = MlflowClient(tracking_uri=tracking)
     exp = client.get_experiment_by_name("lr_depth_search")
@@ -180,7 +181,7 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(
     study = _study(storage)
     stale, retry = study.trials
     assert stale.state.name == "FAIL", describe_trials(study)
-    assert retry.state.name == "COMPLETE", describe_trials(study)
+    assert retry.state.name in ("COMPLETE", "PRUNED"), describe_trials(study)
     assert RetryFailedTrialCallback.retried_trial_number(retry) == stale.number
     assert retry.params == stale.params
     client = MlflowClient(tracking_uri=tracking)
