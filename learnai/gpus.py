@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-__all__ = ["cpu_threads", "gpu_for_job"]
+__all__ = ["cpu_threads", "gpu_for_job", "usable_cpus"]
 
 
 def gpu_for_job(job_num: int | None, visible_gpus: int) -> str:
