@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_SPEC ?= torch==2.13.0
 STORE ?= sqlite:///mlruns/mlflow.db
 
-.PHONY: setup run test test-fast lint format bench ui dashboard clean
+.PHONY: setup run test test-fast lint format bench ui dashboard server clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,17 @@ ui: $(STAMP)
 dashboard: $(STAMP)
 	$(PY) -m learnai.stores prepare --optuna $(STUDY_STORE)
 	$(VENV)/bin/optuna-dashboard $(STUDY_STORE)
+
+# A team's tracking server: runs in a database, artifacts served over HTTP (no shared
+# folder), bound to loopback unless HOST says otherwise. The password goes in PGPASSWORD.
+#   make server DB=postgresql://mlflow@db:5432/runs ARTIFACTS=/srv/mlflow PORT=5000
+DB ?= $(STORE)
+ARTIFACTS ?= mlruns/server-artifacts
+HOST ?= 127.0.0.1
+PORT ?= 5000
+SERVER_ARGS ?=
+server: $(STAMP)
+	$(PY) -m learnai.server --db $(DB) --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT) $(SERVER_ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

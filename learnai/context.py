@@ -21,6 +21,8 @@ class JobContext:
     parent_run_id: str | None = None  # handed to each job by learnai's entry point
     swept_keys: list[str] = field(default_factory=list)  # what the sweep varies
     parallel_jobs: int = 1
+    job_num: int | None = None  # hydra.job.num in a multirun: picks the job's GPU
+    launcher_cpus: int | None = None  # the launcher's cpus_per_task (submitit), if any
     choices: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
 
@@ -67,4 +69,7 @@ def job_context() -> JobContext:
         ctx.parent_run_id = hc.job.env_set.get(PARENT_ENV)
         ctx.swept_keys = [k for k in str(hc.job.env_set.get(SWEPT_ENV, "")).split(",") if k]
         ctx.parallel_jobs = effective_jobs(hc.launcher.get("n_jobs"))
+        ctx.job_num = hc.job.get("num")
+        cpus = hc.launcher.get("cpus_per_task")
+        ctx.launcher_cpus = int(cpus) if cpus else None
     return ctx

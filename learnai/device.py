@@ -9,13 +9,19 @@ import torch
 from learnai.config import ConfigError
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` = CUDA, else MPS, else CPU; an explicit choice must exist on this machine."""
+def resolve_device(name: str, job_num: int | None = None) -> torch.device:
+    """``auto`` = CUDA, else MPS, else CPU; an explicit choice must exist on this machine.
+
+    With ``auto`` in a multirun (``job_num`` set), jobs spread over the visible GPUs, one
+    each (:func:`learnai.gpus.gpu_for_job`): parallel jobs do not all share ``cuda:0``.
+    """
     mps = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps and mps.is_available())
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            from learnai.gpus import gpu_for_job
+
+            return torch.device(gpu_for_job(job_num, torch.cuda.device_count()))
         return torch.device("mps" if mps_ok else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
@@ -34,8 +40,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_threads(num_threads: int, parallel_jobs: int = 1) -> None:
-    """Share the cores among parallel jobs so they do not oversubscribe the CPU."""
-    if num_threads <= 0:
-        num_threads = max(1, (os.cpu_count() or 1) // max(1, parallel_jobs))
-    torch.set_num_threads(num_threads)
+def set_threads(num_threads: int, parallel_jobs: int = 1, launcher_cpus: int | None = None) -> int:
+    """Share the cores among parallel jobs so they do not oversubscribe the CPU; a
+    scheduler's per-task CPUs and OMP_NUM_THREADS win (rules: :func:`learnai.gpus.cpu_threads`)."""
+    from learnai.gpus import cpu_threads, usable_cpus
+
+    threads = cpu_threads(num_threads, parallel_jobs, usable_cpus(), os.environ, launcher_cpus)
+    torch.set_num_threads(threads)
+    return threads

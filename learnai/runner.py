@@ -84,8 +84,8 @@ def run(cfg: DictConfig) -> Result:
 
     from learnai.device import resolve_device, set_threads
 
-    device = resolve_device(cfg.trainer.device)
-    set_threads(cfg.trainer.num_threads, ctx.parallel_jobs)
+    device = resolve_device(cfg.trainer.device, ctx.job_num)
+    set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
     torch.manual_seed(cfg.trainer.seed)
     data: Dataset = instantiate(cfg.data)
     model = instantiate(cfg.model, n_in=data.n_features).to(device)
@@ -248,6 +248,9 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
         {k: v for k, v in finals.items() if math.isfinite(v)}, step=history.epochs_run
     )
     tags = {"outcome": outcome, "device": str(device.type), "epochs_run": history.epochs_run}
+    # Where a parallel job ran: its GPU (learnai.gpus) and its share of the cores.
+    tags["device_name"] = str(device)
+    tags["torch_threads"] = _torch_threads()
     if history.diverged_at is not None:
         tags["diverged_epoch"] = history.diverged_at
     recorder.set_tags(tags)
@@ -288,6 +291,12 @@ def fitted_equation(weights: list[float], features: list[str], bias: float) -> s
         text += f" {sign} {abs(w):.3f} {name}" if sign else f" {abs(w):.3f} {name}"
     sign = "-" if bias < 0 else "+"
     return f"{text} {sign} {abs(bias):.3f}"
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _summary(result: Result, uri: str, device: Any, show_ui: bool) -> None:

@@ -1,0 +1,84 @@
+"""Which GPU a job trains on, and how many CPU threads it uses: placement rules as pure
+functions, so they are tested on a machine without GPUs.
+
+Why here and not in the launcher: a multirun's jobs run side by side (joblib workers,
+submitit's local processes, SLURM tasks) and every one of them would otherwise pick
+``cuda:0`` and all their threads would share every core. Each job knows only its own
+job number (``hydra.job.num``) and what its process can see, so the rule uses nothing
+else: no file, no coordinator.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+__all__ = ["cpu_threads", "gpu_for_job", "usable_cpus"]
+
+
+def gpu_for_job(job_num: int | None, visible_gpus: int) -> str:
+    """The CUDA device of one job: ``cuda:(job_num % visible_gpus)``.
+
+    ``visible_gpus`` is what the process sees (``torch.cuda.device_count()``), which
+    already honours ``CUDA_VISIBLE_DEVICES``: SLURM (``--gpus-per-task``) and submitit
+    give each task its own GPUs that way, so a job that sees one GPU takes ``cuda:0``.
+    A single run (``job_num`` None) takes ``cuda:0`` too.
+
+    >>> [gpu_for_job(n, 2) for n in range(4)]
+    ['cuda:0', 'cuda:1', 'cuda:0', 'cuda:1']
+    """
+    if visible_gpus < 1:
+        raise ValueError(f"no visible GPU to place job {job_num} on")
+    if job_num is None or visible_gpus == 1:
+        return "cuda:0"
+    return f"cuda:{int(job_num) % visible_gpus}"
+
+
+def cpu_threads(
+    requested: int,
+    parallel_jobs: int,
+    cpus: int,
+    env: Mapping[str, str] | None = None,
+    launcher_cpus: int | None = None,
+) -> int:
+    """Torch threads for one job.
+
+    ``requested`` > 0 (``trainer.num_threads``) wins. Otherwise, in this order:
+    ``OMP_NUM_THREADS`` (a per-process setting the user or scheduler chose: used as is),
+    the launcher's ``cpus_per_task`` (submitit: what each job was given),
+    ``SLURM_CPUS_PER_TASK`` (the cores of this SLURM task, shared by the jobs it runs at
+    once), else the cores this process may use (``cpus``, its CPU affinity, which a
+    cgroup/cpuset narrows) shared by ``parallel_jobs``. Never below 1.
+
+    >>> cpu_threads(0, 2, 16, {})
+    8
+    >>> cpu_threads(0, 1, 16, {"SLURM_CPUS_PER_TASK": "4"})
+    4
+    """
+    env = os.environ if env is None else env
+    if requested > 0:
+        return requested
+    omp = _positive(env.get("OMP_NUM_THREADS"))
+    if omp is not None:
+        return omp
+    if launcher_cpus is not None and launcher_cpus > 0:
+        return int(launcher_cpus)
+    cores = _positive(env.get("SLURM_CPUS_PER_TASK")) or cpus
+    return max(1, cores // max(1, parallel_jobs))
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity mask), not every core of the host."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _positive(value: str | None) -> int | None:
+    """An integer environment value above 0, else None (unset, empty, '0', junk)."""
+    try:
+        n = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return n if n > 0 else None
