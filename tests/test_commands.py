@@ -177,6 +177,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "hydra/sweeper=optuna",
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.study_name=cmd_study",
+        "hydra.sweeper.storage=sqlite:///mlruns/optuna.db",  # in memory, it ends with the command
         "tracking.experiment=cmd_study",
         "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
         *TINY,

@@ -85,17 +85,23 @@ def test_a_search_still_stops_a_diverged_trial_at_once(tmp_path: Path, run_learn
     sync, is recorded ``diverged`` and the study never sees it as a good value."""
     from sweep_helpers import all_runs, load_study, mlflow_client
 
-    run_learnai(
+    # Its only trial PRUNED, the study has no best trial: the sweep says so and exits 1.
+    proc = run_learnai(
         tmp_path,
         "-m",
         "hydra/sweeper=optuna",
         "hydra/sweeper/pruner=none",
         "hydra.sweeper.n_trials=1",
         "hydra.sweeper.study_name=s",
+        "hydra.sweeper.storage=sqlite:///mlruns/optuna.db",  # read back after the command
+        "hydra.sweeper.non_finite=prune",  # as lr_depth_search sets it: inf is never best
         "optimizer.lr=choice(1)",
         "tracking.experiment=s",
         *SMALL,
+        check=False,
     )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "study 's' has no completed trial (states: PRUNED)" in proc.stderr
     client = mlflow_client(tmp_path)
     child = [r for r in all_runs(client, "s") if "optuna.trial" in r.data.tags]
     assert len(child) == 1

@@ -69,7 +69,9 @@ def test_a_stalled_run_records_its_outcome_tags_predictions_and_final_loss(
     assert tags["choice.data"] == "nonlinear"
     assert tags["overrides"].split() == [*overrides, "trainer.device=cpu", "tracking.experiment=p"]
     history = sorted(client.get_metric_history(run.info.run_id, "train_loss"), key=lambda m: m.step)
-    assert run.data.metrics["final_train_loss"] == pytest.approx(history[-1].value)
+    # the final model on the training data: one optimizer step past the last logged loss
+    assert run.data.metrics["final_train_loss"] == pytest.approx(history[-1].value, rel=1e-2)
+    assert run.data.metrics["final_train_loss"] < history[0].value
     local = client.download_artifacts(run.info.run_id, "predictions.npz", str(tmp_path))
     z = np.load(local)
     assert z["frames"].shape == (len(z["frame_epochs"]), len(z["grid"]))

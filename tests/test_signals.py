@@ -48,7 +48,8 @@ def terminate_mid_run(cwd: Path, *args: str, child: bool) -> tuple[int, str, Any
         assert runs, "no run started"
         time.sleep(1.0)  # well inside the training loop
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
+        stdout, stderr = proc.communicate(timeout=60)
+        stderr = stdout + stderr  # the job's log lines go to stdout
     finally:
         proc.kill()
     return proc.returncode, stderr, client, exp.experiment_id

@@ -180,6 +180,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "hydra/sweeper=optuna",
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.study_name=ui_study",
+        "hydra.sweeper.storage=sqlite:///mlruns/optuna.db",  # the dashboard reads it after
         "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
         *TINY,
         "trainer.animation.enabled=false",

@@ -1,18 +1,9 @@
-"""Real components for the scale-out tests: fresh PostgreSQL databases, a tracking server
-started the documented way (``python -m learnai.server``), and a way to run a command
-as if on another machine (``as-another-machine``: directories hidden behind a tmpfs).
-"""
+"""Fixtures for the scale-out tests: fresh PostgreSQL databases and a tracking server.
+The helpers themselves live in ``scale_helpers``."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,27 +11,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/sweep_helpers.py
-
-PG = "postgresql://postgres@127.0.0.1:5432"
-AS_ANOTHER_MACHINE = os.environ.get(
-    "LEARNAI_AS_ANOTHER_MACHINE", "/work/shared/tools/as-another-machine"
-)
-# Tiny jobs: a second or two each, Optuna tests draw no animation.
-TINY = (
-    "trainer.epochs=5",
-    "data.n_samples=50",
-    "trainer.animation.enabled=false",
-    "trainer.progress=false",
-    "trainer.device=cpu",
-    "trainer.num_threads=1",
-)
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/test", autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scale_helpers.py
+from scale_helpers import PG, Server, admin
 
 
 @pytest.fixture
@@ -52,7 +24,7 @@ def pg_database() -> Iterator[Callable[[], str]]:
     def new() -> str:
         name = f"learnai_scale_{uuid.uuid4().hex[:12]}"
         try:
-            _admin(f'CREATE DATABASE "{name}"')
+            admin(f'CREATE DATABASE "{name}"')
         except Exception as exc:
             pytest.skip(f"no PostgreSQL at {PG}: {exc}")
         made.append(name)
@@ -60,77 +32,7 @@ def pg_database() -> Iterator[Callable[[], str]]:
 
     yield new
     for name in made:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited {proc.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout_s} s:\n{log.read_text()}")
-
-
-class Server:
-    """``python -m learnai.server`` on a database, with served artifacts under ``root``."""
-
-    def __init__(self, root: Path, db: str, *args: str, env: dict[str, str] | None = None):
-        self.root, self.db, self.args, self.env = root, db, args, env
-        self.port = free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Server:
-        self.root.mkdir(parents=True, exist_ok=True)
-        log = self.root / "server.log"
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "learnai.server",
-                    "--db",
-                    self.db,
-                    "--artifacts",
-                    str(self.root / "artifacts"),
-                    "--port",
-                    str(self.port),
-                    "--workers",
-                    "1",
-                    *self.args,
-                ],
-                env=self.env,
-                cwd=self.root,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: stopped with its workers
-            )
-        wait_http(f"{self.uri}/health", self.proc, log)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=20)
-        self.proc = None
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -140,12 +42,3 @@ def server(tmp_path: Path, pg_database: Callable[[], str]) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
-
-
-def as_another_machine(hidden: list[Path]) -> list[str]:
-    """The argv prefix that runs a command with ``hidden`` directories empty."""
-    if not (os.path.exists(AS_ANOTHER_MACHINE) and shutil.which("unshare")):
-        pytest.skip(f"{AS_ANOTHER_MACHINE} (and unshare) are needed")
-    if os.geteuid() != 0:
-        pytest.skip("as-another-machine needs root (unshare -m)")
-    return [AS_ANOTHER_MACHINE, *map(str, hidden), "--"]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY, as_another_machine
+from scale_helpers import TINY, as_another_machine
 from sweep_helpers import PARENT_TAG, learnai_env, run_learnai
 
 
@@ -161,7 +161,7 @@ def test_basic_auth_server_takes_credentials_from_the_environment(
     """``--app-name basic-auth``: the admin's password only in the server's environment,
     a run's credentials only in the client's; none on a command line or in a URL."""
     pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs mlflow[auth]")
-    from conftest import Server
+    from scale_helpers import Server
 
     password = "s3cret-Adm1n!x"
     env = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY, as_another_machine
+from scale_helpers import TINY, as_another_machine
 from sweep_helpers import PARENT_TAG, describe_trials, learnai_env, run_learnai
 
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="learnai[submitit]")

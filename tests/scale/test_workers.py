@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY
+from scale_helpers import TINY
 from sweep_helpers import PARENT_TAG, describe_trials, learnai_env
 
 pytestmark = pytest.mark.slow

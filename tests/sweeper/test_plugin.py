@@ -11,8 +11,8 @@ import warnings
 
 import optuna
 import pytest
-from conftest import APPS
 from hydra import compose, initialize_config_dir
+from sweeper_helpers import APPS
 
 from hydra_plugins.learnai_optuna_sweeper import factory
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import APPS
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
+from sweeper_helpers import APPS
 
 pytestmark = pytest.mark.slow
 

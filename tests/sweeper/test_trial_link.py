@@ -11,8 +11,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO
 from optuna.trial import TrialState
+from sweeper_helpers import REPO
 
 # pyproject ignores DeprecationWarning; the sweeper and its API must not raise any.
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
