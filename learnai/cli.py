@@ -64,6 +64,15 @@ def _status(exc: BaseException | None) -> str:
 
 
 def main() -> None:
+    from learnai import heap
+
+    try:
+        _main()
+    finally:
+        heap.before_exit()
+
+
+def _main() -> None:
     from learnai.commands import dispatch
     from learnai.commands.choices import check_choices
 

@@ -82,8 +82,12 @@ def run(cfg: DictConfig) -> Result:
     import torch
     from hydra.utils import instantiate
 
+    from learnai import heap
+    from learnai.animation import pyplot
     from learnai.device import resolve_device, set_threads
 
+    pyplot()  # the plots' library too: imported now, it is frozen with the rest
+    heap.settle_once()  # before this job builds anything: see learnai.heap
     device = resolve_device(cfg.trainer.device, ctx.job_num)
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
     torch.manual_seed(cfg.trainer.seed)
