@@ -97,6 +97,7 @@ def median_of(repeats: int, fn: Callable[[], float]) -> tuple[float, list[float]
 def bench_processes(repeats: int, skip: set[str]) -> dict:
     cases = {
         "bare": ["-m", "experiments.baselines.bare"],
+        "bare_single": ["-m", "experiments.baselines.bare", "--single"],
         "naive": ["-m", "experiments.baselines.naive_tracked"],
         "learnai_sweep": ["-m", "learnai", *SWEEP],
         "learnai_sweep_joblib": [
@@ -307,6 +308,13 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
     if "loop" in results:
         r = results["loop"]["ratio"]
         add("loop / bare loop (100k pts)", f"{r:.2f}x", "<= 1.1x", r <= 1.1)
+    if "single_run" in p and "bare_single" in p:
+        runs = zip(p["single_run"]["runs"], p["bare_single"]["runs"], strict=True)
+        extra = [a - b for a, b in runs]
+        median = p["single_run"]["seconds"] - p["bare_single"]["seconds"]
+        ok = "yes" if max(extra) <= 2 else ("not reliably" if median <= 2 else "NO")
+        value = f"{median:.2f} ({min(extra):.2f}-{max(extra):.2f})"
+        rows.append(("single run - bare run (s)", value, "<= 2 s", ok))
     if "single_run" in p:
         mb = p["single_run"]["rss_mb"]
         add("peak RSS, 200-epoch run (MB)", f"{mb:.0f}", "<= 400", mb <= 400)
@@ -320,7 +328,7 @@ def main() -> None:
         "--skip",
         nargs="*",
         default=[],
-        help="parts to skip: naive, gif, metrics, loop, or a process name",
+        help="parts to skip: naive, gif, metrics, loop, phases, or a process name",
     )
     parser.add_argument("--loop-points", type=int, default=100_000)
     parser.add_argument("--loop-epochs", type=int, default=50)
@@ -335,6 +343,12 @@ def main() -> None:
         results["metrics"] = bench_metrics(args.repeats)
     if "loop" not in skip:
         results["loop"] = bench_loop(args.repeats, args.loop_points, args.loop_epochs)
+    if "phases" not in skip:
+        from experiments import phases
+
+        print("\nwhere the 8-job sweep's time goes (one profiled run):", flush=True)
+        results["phases"] = phases.profile(phases.SWEEP)
+        phases.print_table(results["phases"])
     rows = table(results)
     results["table"] = rows
     RESULTS.mkdir(parents=True, exist_ok=True)

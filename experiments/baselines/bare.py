@@ -1,7 +1,8 @@
 """Baseline: the benchmark's 8 trials as bare tutorial PyTorch, no tracking at all.
 
 lr 0.01 and 1 x depth 1..4, 200 epochs, 1,000 points, Adam: the same models, data and
-loop as learnai's runs, without MLflow, plots or animation.
+loop as learnai's runs, without MLflow, plots or animation. ``--single``: the one run
+that ``python -m learnai`` makes with its defaults (lr 0.01, depth 2).
 """
 
 from __future__ import annotations
@@ -32,5 +33,7 @@ def train(lr: float, depth: int, epochs: int = 200) -> list[float]:
 
 
 if __name__ == "__main__":
-    for lr, depth in TRIALS:
+    import sys
+
+    for lr, depth in [(0.01, 2)] if "--single" in sys.argv else TRIALS:
         train(lr, depth)
