@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from learnai import tracking
+from learnai import sweep_runs, tracking
 
 log = logging.getLogger("learnai")
 
@@ -84,7 +84,7 @@ def _metric(run: Any, key: str) -> float:
 
 def collect(uri: str, parent_run_id: str) -> list[Child]:
     children = []
-    for run in tracking.child_runs(uri, parent_run_id):
+    for run in sweep_runs.child_runs(uri, parent_run_id):
         tags = run.data.tags
         status = run.info.status
         outcome = tags.get("outcome") or ("failed" if status == "FAILED" else "unknown")
@@ -170,7 +170,7 @@ def side_by_side(uri: str, children: list[Child], out: Path) -> None:
     labels = _labels(children)
     with tempfile.TemporaryDirectory() as tmp:
         for i, child in enumerate(_panel_children(children)):
-            local = tracking.download_artifact(uri, child.run_id, PREDICTIONS, Path(tmp) / str(i))
+            local = sweep_runs.download_artifact(uri, child.run_id, PREDICTIONS, Path(tmp) / str(i))
             if local is not None:
                 label = f"{labels[child.run_id]} [{child.outcome}]"
                 panels.append(panel_from_npz(local, label))
@@ -238,7 +238,7 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
         curves = [
             RunCurve(
                 labels[c.run_id],
-                tracking.metric_history(uri, c.run_id, "val_loss"),
+                sweep_runs.metric_history(uri, c.run_id, "val_loss"),
                 c.outcome,
                 c.diverged_epoch,
             )

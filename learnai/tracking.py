@@ -8,7 +8,6 @@ buffered and flushed every few seconds, artifacts copied in one call at the end.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from filelock import FileLock
 
 # Opening stores and masking secrets live in their own modules; re-exported here
 # because callers reach them through ``tracking``.
+from learnai.reaping import process_tags, reap_stale_runs
 from learnai.secrets import mask_secrets
 from learnai.stores import open_store, sqlite_path
 
@@ -32,8 +32,6 @@ log = logging.getLogger("learnai")
 
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
-HOST_TAG = "learnai.host"
-PID_TAG = "learnai.pid"
 # The experiment kind MLflow 3's UI reads (its kind selector writes it): learnai's
 # experiments hold model-training runs, not GenAI traces. MLflow 3.17's UI picks its
 # landing view from the browser's GenAI / Model training switch, so links add
@@ -263,89 +261,6 @@ class EpochMetrics:
         self.recorder.add_series("train_loss", state.train_loss[start:], start + 1)
         self.recorder.add_series("val_loss", state.val_loss[start:], start + 1)
         self.recorder.flush(force=False)
-
-
-# --- runs left RUNNING by a process that is gone ---------------------------------------
-
-
-def process_tags() -> dict[str, str]:
-    """Who writes a run: the next command on this host can tell whether it is alive."""
-    import socket
-
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reap_stale_runs(client: MlflowClient, experiment_id: str) -> int:
-    """End as KILLED the RUNNING runs whose process on this host is gone (SIGKILL,
-    power loss, OOM killer); returns how many. Runs of other hosts are left alone."""
-    import socket
-
-    host = socket.gethostname()
-    stale = client.search_runs(
-        [experiment_id],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
-        max_results=1000,
-    )
-    ended = 0
-    for run in stale:
-        pid = run.data.tags.get(PID_TAG, "")
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            client.set_tag(run.info.run_id, "learnai.reaped", "process gone")
-            client.set_terminated(run.info.run_id, "KILLED")
-            ended += 1
-    return ended
-
-
-def end_running_children(uri: str, parent_run_id: str, status: str = "KILLED") -> int:
-    """End a finished sweep's children that no job will end any more; returns how many."""
-    client = open_store(uri)
-    ended = 0
-    for run in child_runs(uri, parent_run_id):
-        if run.info.status == "RUNNING":
-            client.set_terminated(run.info.run_id, status)
-            ended += 1
-    return ended
-
-
-# --- reading runs back (sweep summaries) -------------------------------------------------
-
-
-def child_runs(uri: str, parent_run_id: str) -> list[Any]:
-    """All runs whose ``mlflow.parentRunId`` is ``parent_run_id``, oldest first."""
-    client = open_store(uri)
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
-        max_results=5000,
-        order_by=["attributes.start_time ASC"],
-    )
-    return list(runs)
-
-
-def metric_history(uri: str, run_id: str, key: str) -> list[float]:
-    """A metric's values ordered by step."""
-    history = open_store(uri).get_metric_history(run_id, key)
-    return [m.value for m in sorted(history, key=lambda m: m.step)]
-
-
-def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path | None:
-    """Fetch one artifact of a run into ``dst``; None if the run does not have it."""
-    try:
-        local = open_store(uri).download_artifacts(run_id, path, str(dst))
-    except Exception:
-        return None
-    return Path(local)
 
 
 def ui_command(uri: str, experiment_id: str | None = None) -> str:

@@ -191,13 +191,13 @@ class Sweep:
 
     def finish(self, status: str) -> None:
         """End what the sweep left open and report; never raises (a sweep is ending)."""
-        from learnai import tracking
+        from learnai import sweep_runs, tracking
 
         if self.recorder is None:
             return
         recorder, self.recorder = self.recorder, None
         try:
-            ended = tracking.end_running_children(self.uri, self.parent_run_id, "KILLED")
+            ended = sweep_runs.end_running_children(self.uri, self.parent_run_id, "KILLED")
             if ended:
                 log.warning("%d job run(s) were still RUNNING: ended as KILLED", ended)
             summary = self._report(recorder)
