@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_SPEC ?= torch==2.13.0
 STORE ?= sqlite:///mlruns/mlflow.db
 
-.PHONY: setup run test test-fast lint format bench ui dashboard server clean
+.PHONY: setup run test test-fast lint format bench bench-scale ui dashboard server clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench
+
+# Workers on one PostgreSQL study + the tracking server's load (needs PostgreSQL at
+# $LEARNAI_BENCH_PG, default postgresql://postgres@127.0.0.1:5432). BENCH_ARGS=--quick
+BENCH_ARGS ?=
+bench-scale: $(STAMP)
+	$(PY) -m experiments.scale_bench $(BENCH_ARGS)
 
 STUDY_STORE ?= sqlite:///mlruns/optuna.db
 
