@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_SPEC ?= torch==2.13.0
 STORE ?= sqlite:///mlruns/mlflow.db
 
-.PHONY: setup run test test-fast lint format bench bench-scale ui dashboard server clean
+.PHONY: setup ray-venv run test test-fast lint format bench bench-scale ui dashboard server clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,11 +20,24 @@ $(STAMP): pyproject.toml Makefile
 
 setup: $(STAMP)
 
+# hydra/launcher=ray in a venv of its own: hydra-ray-launcher pins cloudpickle<3, which
+# takes joblib back to 1.5.x; .venv keeps the versions a plain `pip install learnai` gets.
+# tests/scale/test_ray.py runs its sweeps and its Ray cluster with this venv's Python.
+RAY_VENV ?= .venv-ray
+RAY_STAMP := $(RAY_VENV)/.installed-stamp
+$(RAY_STAMP): pyproject.toml Makefile
+	@test -x $(RAY_VENV)/bin/python || $(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/python -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	$(RAY_VENV)/bin/python -m pip install -q --disable-pip-version-check -e ".[ray,postgres]"
+	@touch $(RAY_STAMP)
+
+ray-venv: $(RAY_STAMP)
+
 # The tutorial's lesson as one sweep: lr 0.01 converges, lr 1 fails.
 run: $(STAMP)
 	$(PY) -m learnai -m optimizer.lr=0.01,1
 
-test: $(STAMP)
+test: $(STAMP) $(RAY_STAMP)
 	$(PY) -m pytest -m "slow or not slow"
 
 test-fast: $(STAMP)

@@ -22,7 +22,7 @@ class JobContext:
     swept_keys: list[str] = field(default_factory=list)  # what the sweep varies
     parallel_jobs: int = 1
     job_num: int | None = None  # hydra.job.num in a multirun: picks the job's GPU
-    launcher_cpus: int | None = None  # the launcher's cpus_per_task (submitit), if any
+    launcher_cpus: int | None = None  # CPUs the launcher gives a job (submitit, Ray), if any
     choices: dict[str, str] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
 
@@ -37,7 +37,7 @@ def sweep_dir_of(hydra: Any) -> Path:
 def effective_jobs(n_jobs: Any) -> int:
     """Jobs running at once for a launcher's ``n_jobs`` (joblib's rule: -1 = every core,
     -2 = all but one, ...); 1 when the launcher has none (basic, submitit, Ray: each job
-    then gets its own cores, or the scheduler's OMP_NUM_THREADS)."""
+    then gets its own cores: the scheduler's OMP_NUM_THREADS, or :func:`launcher_cpus`)."""
     if n_jobs is None:
         return 1
     n = int(n_jobs)
@@ -70,6 +70,23 @@ def job_context() -> JobContext:
         ctx.swept_keys = [k for k in str(hc.job.env_set.get(SWEPT_ENV, "")).split(",") if k]
         ctx.parallel_jobs = effective_jobs(hc.launcher.get("n_jobs"))
         ctx.job_num = hc.job.get("num")
-        cpus = hc.launcher.get("cpus_per_task")
-        ctx.launcher_cpus = int(cpus) if cpus else None
+        ctx.launcher_cpus = launcher_cpus(hc.launcher)
     return ctx
+
+
+def launcher_cpus(launcher: Any) -> int | None:
+    """The CPUs a launcher gives each job, where its config says: submitit's
+    ``cpus_per_task``, Ray's ``ray.remote.num_cpus`` (floored, at least 1: Ray's own rule
+    for the ``OMP_NUM_THREADS`` it sets in a task). None otherwise: Ray's default task
+    asks for 1 CPU and Ray sets ``OMP_NUM_THREADS=1``, which the thread rule reads first.
+
+    >>> launcher_cpus({"ray": {"init": {}, "remote": {"num_cpus": 2.5}}})
+    2
+    """
+    cpus = launcher.get("cpus_per_task")
+    if not cpus:
+        ray = launcher.get("ray") or {}
+        cpus = (ray.get("remote") or {}).get("num_cpus")
+    if not cpus:
+        return None
+    return max(1, int(float(cpus)))

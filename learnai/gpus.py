@@ -45,7 +45,8 @@ def cpu_threads(
 
     ``requested`` > 0 (``trainer.num_threads``) wins. Otherwise, in this order:
     ``OMP_NUM_THREADS`` (a per-process setting the user or scheduler chose: used as is),
-    the launcher's ``cpus_per_task`` (submitit: what each job was given),
+    the CPUs the launcher gives each job (submitit's ``cpus_per_task``, Ray's
+    ``remote.num_cpus``),
     ``SLURM_CPUS_PER_TASK`` (the cores of this SLURM task, shared by the jobs it runs at
     once), else the cores this process may use (``cpus``, its CPU affinity, which a
     cgroup/cpuset narrows) shared by ``parallel_jobs``. Never below 1.

@@ -101,7 +101,14 @@ def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None
 
 
 def _validate(cfg: DictConfig, loader: Any, sweeper: str, overrides: list[str]) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
     validate(cfg)
+    # What Hydra hands a sweeper: the task's overrides. Hydra's own (hydra/launcher=ray,
+    # +hydra.launcher.ray.init.x=1) are in cfg already and load_sweep_config adds them
+    # again; passed twice, a `+` one fails ("An item is already at ...").
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    overrides = [o.input_line for o in parsed if not o.is_hydra_override()]
     if sweeper == "basic":
         for job in _grid_jobs(cfg, overrides):
             validate_job(loader, cfg, job)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from learnai.context import launcher_cpus
 from learnai.gpus import cpu_threads, gpu_for_job
 
 
@@ -63,6 +64,33 @@ def test_no_visible_gpu_is_an_error_not_cuda_0() -> None:
 )
 def test_threads_per_job(requested, parallel, cpus, env, launcher_cpus, threads) -> None:
     assert cpu_threads(requested, parallel, cpus, env, launcher_cpus) == threads
+
+
+@pytest.mark.parametrize(
+    ("launcher", "cpus"),
+    [
+        ({"n_jobs": 2}, None),  # joblib: its n_jobs shares the cores instead
+        ({"cpus_per_task": 4}, 4),  # submitit
+        ({"ray": {"init": {"address": None}, "remote": {}}}, None),  # Ray's default: 1 CPU
+        ({"ray": {"init": {}, "remote": {"num_cpus": 4}}}, 4),
+        ({"ray": {"init": {}, "remote": {"num_cpus": 2.5}}}, 2),  # floored, as Ray does
+        ({"ray": {"init": {}, "remote": {"num_cpus": 0.5}}}, 1),  # never 0
+        ({"ray": {"init": {}, "remote": None}}, None),
+    ],
+)
+def test_cpus_a_launcher_gives_each_job(launcher, cpus) -> None:
+    from omegaconf import OmegaConf
+
+    assert launcher_cpus(OmegaConf.create(launcher)) == cpus
+
+
+def test_a_ray_job_gets_its_tasks_cpus_not_the_machines() -> None:
+    """Ray has no n_jobs: without OMP_NUM_THREADS a job would take every core of its node."""
+    from omegaconf import OmegaConf
+
+    ray = OmegaConf.create({"ray": {"init": {}, "remote": {"num_cpus": 2}}})
+    assert cpu_threads(0, 1, 64, {}, launcher_cpus(ray)) == 2
+    assert cpu_threads(0, 1, 64, {"OMP_NUM_THREADS": "2"}, launcher_cpus(ray)) == 2  # Ray's
 
 
 def test_auto_device_in_a_multirun_uses_the_job_number(monkeypatch) -> None:
