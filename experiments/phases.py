@@ -57,8 +57,9 @@ try:
     main()
 finally:
     profiler.stop()
-    open({stamp!r}, "w").write(f"{{started}} {{time.time()}}")
+    stopped = time.time()
     profiler.last_session.save({session!r})
+    open({stamp!r}, "w").write(f"{{started}} {{stopped}} {{time.time()}}")
 """
 
 
@@ -100,12 +101,12 @@ def profile(args: list[str]) -> dict[str, float]:
         end = time.time()
         if proc.returncode != 0:
             raise RuntimeError(f"learnai {args} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-        started, stopped = map(float, stamp.read_text().split())
+        started, stopped, saved = map(float, stamp.read_text().split())
         root = Session.load(str(session)).root_frame()
         phases = sort_samples(root) if root is not None else {}
     phases["start"] = started - begin
-    phases["exit"] = end - stopped
-    phases["total"] = end - begin
+    phases["exit"] = end - saved  # teardown only: the profile's saving is left out
+    phases["total"] = end - begin - (saved - stopped)
     # what the profiler saw but could not place (its own overhead, idle waits)
     phases["other"] = phases.get("other", 0.0) + max(
         0.0, (stopped - started) - sum(v for k, v in phases.items() if k in PHASES[1:-1])
