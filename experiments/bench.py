@@ -75,9 +75,17 @@ def run_process(args: list[str]) -> tuple[float, float]:
         return seconds, usage.ru_maxrss / 1024
 
 
-def _wrapped(args: list[str], os_exit: bool = False, skip_check: bool = False) -> str:
-    """``python -c`` source running ``learnai <args>`` with a removed shortcut put back."""
+def _wrapped(
+    args: list[str], os_exit: bool = False, skip_check: bool = False, no_freeze: bool = False
+) -> str:
+    """``python -c`` source running ``learnai <args>`` with a removed shortcut put back,
+    or (``no_freeze``) without learnai.heap's freezes, to measure what they save."""
     lines = ["import os, sys", f"sys.argv = ['learnai', *{args!r}]"]
+    if no_freeze:
+        lines += [
+            "import learnai.heap",
+            "learnai.heap.settle_once = learnai.heap.before_exit = lambda: None",
+        ]
     if skip_check:
         lines += [
             "from hydra._internal.core_plugins.basic_sweeper import BasicSweeper",
@@ -123,6 +131,8 @@ def bench_processes(repeats: int, skip: set[str]) -> dict:
         # package): skipping interpreter teardown, and Hydra's per-job config check.
         "single_run_os_exit": ["-c", _wrapped(["trainer.progress=false"], os_exit=True)],
         "learnai_sweep_no_check": ["-c", _wrapped(SWEEP, skip_check=True)],
+        # What learnai.heap's gc.freeze() saves: the same sweep without it.
+        "learnai_sweep_no_freeze": ["-c", _wrapped(SWEEP, no_freeze=True)],
     }
     out = {}
     for name, args in cases.items():
@@ -295,6 +305,13 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
         add("normal exit / os._exit (removed)", f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})", "", None)
     if (r := ratio("learnai_sweep", "learnai_sweep_no_check")) is not None:
         add("with / without Hydra's job check", f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})", "", None)
+    if (r := ratio("learnai_sweep", "learnai_sweep_no_freeze")) is not None:
+        add(
+            "with / without gc.freeze (learnai.heap)",
+            f"{r[0]:.2f}x ({r[1]:.2f}-{r[2]:.2f})",
+            "",
+            None,
+        )
     if "gif" in results:
         g = results["gif"]["speedup"]
         add("GIF vs FuncAnimation", f"{g:.1f}x faster", ">= 10x", g >= 10)
