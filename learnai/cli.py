@@ -91,6 +91,13 @@ def _main() -> None:
     argv = sys.argv[1:]
     redaction.guard(argv)  # a password given on the command line is never printed
     inv = invocation.parse(argv)
+    if inv is not None and inv.app_help:
+        from learnai.commands.app_help import render
+
+        text = render(inv, config_dir())
+        if text is not None:
+            print(text)
+            return
     wants_sweep = inv is not None and not inv.informational
     if wants_sweep and (inv.multirun or any(o.startswith("hydra.mode=") for o in inv.overrides)):
         from learnai.sweep.lifecycle import Sweep

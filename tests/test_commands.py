@@ -47,6 +47,42 @@ def test_help_shows_learnai_options_only(tmp_path: Path) -> None:
     assert "model: linear, mlp" in out
 
 
+HYDRAS_OWN_HELP = (
+    "import sys; sys.argv = ['learnai', *sys.argv[1:]]; from learnai.cli import _entry; _entry()"
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--help", "model=linear", "optimizer.lr=0.5"],
+        ["-h", "--resolve", "experiment=linear_regression"],
+        ["--help", "hydra/help=default"],
+    ],
+)
+def test_help_prints_exactly_what_hydras_help_prints(tmp_path: Path, argv: list[str]) -> None:
+    """learnai renders its help template itself (Hydra's --help copies its config
+    repository once per config group); the text must stay Hydra's, byte for byte."""
+    ours = run_cli(tmp_path, *argv)
+    hydras = subprocess.run(
+        [sys.executable, "-c", HYDRAS_OWN_HELP, *argv],
+        cwd=tmp_path,
+        env=learnai_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ours.returncode == hydras.returncode == 0, ours.stderr + hydras.stderr
+    assert ours.stdout == hydras.stdout
+
+
+def test_a_help_template_that_needs_hydras_flags_is_hydras_to_render(tmp_path: Path) -> None:
+    proc = run_cli(tmp_path, "--help", "hydra.help.template='flags: $FLAGS_HELP'")
+    assert proc.returncode == 0, proc.stderr
+    assert "--multirun,-m : Run multiple jobs" in proc.stdout  # only Hydra knows its flags
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
