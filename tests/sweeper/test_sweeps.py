@@ -143,6 +143,29 @@ def test_joblib_launcher_runs_batches_in_worker_processes(run_app, tmp_path) -> 
     assert results(tmp_path).best_value == study.best_value
 
 
+@pytest.mark.slow
+def test_submitit_launcher_runs_each_trial_as_its_own_job(run_app, tmp_path) -> None:
+    """submitit_local, the stand-in for submitit_slurm: a process per trial, its result
+    pickled back through the sweep directory."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    run_app(
+        SPHERE,
+        tmp_path,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=5",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        *persisted(tmp_path),
+    )
+    study = load(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4, describe(study)
+    for trial in study.trials:
+        assert trial.value == trial.params["x"] ** 2 + trial.params["y"] ** 2
+    logs = list((tmp_path / "multirun" / ".submitit").rglob("*_result.pkl"))
+    assert len(logs) == 4, logs  # each trial came back from its own submitit job
+    assert results(tmp_path).best_value == study.best_value
+
+
 # --- failures ------------------------------------------------------------------------------
 
 
