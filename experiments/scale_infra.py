@@ -117,7 +117,8 @@ class Server:
         return tree_cpu_s(self.proc.pid)
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
+    """Until ``url`` answers 200; fails at once if ``proc`` (the server) exits."""
     import requests
 
     deadline = time.monotonic() + timeout_s
@@ -145,7 +146,7 @@ def tracking_server(db: str, root: Path, workers: int, timeout_s: float = 120) -
         )  # fmt: skip
     try:
         uri = f"http://127.0.0.1:{port}"
-        _wait_http(f"{uri}/health", proc, log, timeout_s)
+        wait_http(f"{uri}/health", proc, log, timeout_s)
         server = Server(proc, uri, db, log)
         _settle(server, timeout_s)
         yield server

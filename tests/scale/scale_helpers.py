@@ -15,10 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from experiments.scale_infra import wait_http  # the benchmark's server starts the same way
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 AS_ANOTHER_MACHINE = os.environ.get(
@@ -46,20 +47,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited {proc.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout_s} s:\n{log.read_text()}")
 
 
 class Server:
