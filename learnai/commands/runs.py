@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from learnai.commands.store import StoreError, open_existing, store_uri
 from learnai.commands.trial_states import TrialStates
+from learnai.tracking import PARENT_TAG
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-PARENT_TAG = "mlflow.parentRunId"
 COLUMNS = [
     "experiment",
     "run_id",

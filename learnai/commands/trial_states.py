@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from learnai.tracking import PARENT_TAG, sqlite_path
+
 if TYPE_CHECKING:
     from mlflow.entities import Run
-
-PARENT_TAG = "mlflow.parentRunId"
 
 
 class TrialStates:
     """Optuna trial states for linked runs, read from the storages the runs name."""
 
     def __init__(self, uri: str, extra: str | None) -> None:
-        from learnai import tracking
-
         self.fallback: list[str] = [extra] if extra else []
-        db = tracking.sqlite_path(uri)
+        db = sqlite_path(uri)
         if db is not None and (db.parent / "optuna.db").is_file():
             self.fallback.append(f"sqlite:///{db.parent / 'optuna.db'}")
         self.studies: dict[str, Any] = {}
@@ -35,13 +33,11 @@ class TrialStates:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        from learnai import tracking
-
         found = None
         for url in storages:
             if "***" in url or url == "in-memory":
                 continue
-            db = tracking.sqlite_path(url)
+            db = sqlite_path(url)
             if db is not None and not db.is_file():
                 continue  # never create a stray study database
             try:
