@@ -53,22 +53,35 @@ def learnai_env() -> dict[str, str]:
     return env
 
 
-def run_learnai(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m learnai <args>`` in ``cwd``; fail unless it exits with ``expect``."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "learnai", *args],
+def run_python(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python <args>`` in ``cwd`` (environment: :func:`learnai_env`), output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=cwd,
-        env=learnai_env(),
+        env=learnai_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
     )
+
+
+def check_exit(
+    proc: subprocess.CompletedProcess[str], expect: int | None, what: str
+) -> subprocess.CompletedProcess[str]:
+    """``proc``, or a test failure with its output's tail unless it exited ``expect``."""
     if expect is not None and proc.returncode != expect:
         pytest.fail(
-            f"learnai {' '.join(args)} exited {proc.returncode}, expected {expect}\n"
+            f"{what} exited {proc.returncode}, expected {expect}\n"
             f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+def run_learnai(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m learnai <args>`` in ``cwd``; fail unless it exits with ``expect``."""
+    return check_exit(run_python(cwd, "-m", "learnai", *args), expect, f"learnai {' '.join(args)}")
 
 
 def tracking_uri(cwd: Path) -> str:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, learnai_env, run_learnai, tracking_uri
+from sweep_helpers import TINY, run_learnai, run_python, tracking_uri
 
 from learnai.commands.choices import check_choices
 from learnai.config import ConfigError
@@ -22,14 +21,7 @@ CONF = str(Path(__file__).resolve().parent.parent / "conf")
 
 
 def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "learnai", *args],
-        cwd=cwd,
-        env=learnai_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_python(cwd, "-m", "learnai", *args)
 
 
 # --- --help and config group choices (fast) ---------------------------------------------
@@ -65,14 +57,7 @@ def test_help_prints_exactly_what_hydras_help_prints(tmp_path: Path, argv: list[
     """learnai renders its help template itself (Hydra's --help copies its config
     repository once per config group); the text must stay Hydra's, byte for byte."""
     ours = run_cli(tmp_path, *argv)
-    hydras = subprocess.run(
-        [sys.executable, "-c", HYDRAS_OWN_HELP, *argv],
-        cwd=tmp_path,
-        env=learnai_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    hydras = run_python(tmp_path, "-c", HYDRAS_OWN_HELP, *argv)
     assert ours.returncode == hydras.returncode == 0, ours.stderr + hydras.stderr
     assert ours.stdout == hydras.stdout
 

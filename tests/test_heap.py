@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, learnai_env
+from sweep_helpers import TINY, run_python
 
 AFTER_FREEZE = """
 import gc, weakref
@@ -55,14 +55,7 @@ def test_garbage_made_after_the_freeze_is_collected() -> None:
 
 @pytest.mark.slow
 def test_a_run_still_runs_atexit_handlers_and_finalizers(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", AT_EXIT, *TINY],
-        cwd=tmp_path,
-        env=learnai_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = run_python(tmp_path, "-c", AT_EXIT, *TINY)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "atexit ran" in out.stdout
     assert "weakref.finalize ran" in out.stdout

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from sweep_helpers import check_exit, run_python  # tests/: on sys.path via its conftest
 
 APPS = Path(__file__).resolve().parent / "apps"
 REPO = APPS.parent.parent.parent
-TIMEOUT_S = 300
 
 
 def _env() -> dict[str, str]:
@@ -29,17 +27,6 @@ def run_app(
     script: Path, cwd: Path, *args: str, expect: int | None = 0
 ) -> subprocess.CompletedProcess[str]:
     """``python <script> -m <args>`` in ``cwd``, its sweep dir ``cwd/multirun``."""
-    proc = subprocess.run(
-        [sys.executable, str(script), "-m", f"hydra.sweep.dir={cwd / 'multirun'}", *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
-    if expect is not None and proc.returncode != expect:
-        pytest.fail(
-            f"{script.name} {' '.join(args)} exited {proc.returncode}, expected {expect}\n"
-            f"--- stdout\n{proc.stdout[-5000:]}\n--- stderr\n{proc.stderr[-5000:]}"
-        )
-    return proc
+    sweep_dir = f"hydra.sweep.dir={cwd / 'multirun'}"
+    proc = run_python(cwd, str(script), "-m", sweep_dir, *args, env=_env())
+    return check_exit(proc, expect, f"{script.name} {' '.join(args)}")
