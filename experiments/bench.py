@@ -38,7 +38,8 @@ SWEEP24 = [
 ]
 
 
-def _env() -> dict[str, str]:
+def process_env() -> dict[str, str]:
+    """What every whole-process case runs with: this checkout first, the shell's store out."""
     env = dict(os.environ, PYTHONPATH=str(REPO), HYDRA_FULL_ERROR="0")
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
@@ -57,7 +58,7 @@ def run_process(args: list[str]) -> tuple[float, float]:
         proc = subprocess.Popen(
             [sys.executable, *args],
             cwd=cwd,
-            env=_env(),
+            env=process_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from experiments.bench import REPO, SWEEP
+from experiments.bench import SWEEP, process_env
 
 # (phase, function name or None for any, a piece of the file's path)
 MARKERS: list[tuple[str, str | None, str]] = [
@@ -92,8 +91,7 @@ def profile(args: list[str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="learnai-phases-") as cwd:
         stamp, session = Path(cwd) / ".stamp", Path(cwd) / ".session.json"
         source = _PROFILED.format(args=args, stamp=str(stamp), session=str(session))
-        env = dict(os.environ, PYTHONPATH=str(REPO), HYDRA_FULL_ERROR="0")
-        env.pop("MLFLOW_TRACKING_URI", None)
+        env = process_env()
         begin = time.time()
         proc = subprocess.run(
             [sys.executable, "-c", source], cwd=cwd, env=env, capture_output=True, text=True
