@@ -19,9 +19,9 @@ from filelock import FileLock
 # because callers reach them through ``tracking``.
 from learnai.reaping import process_tags, reap_stale_runs
 from learnai.secrets import mask_secrets
-from learnai.stores import open_store, sqlite_path
+from learnai.stores import open_store, prepare_in_background, sqlite_path
 
-__all__ = ["mask_secrets", "open_store", "sqlite_path"]
+__all__ = ["mask_secrets", "open_store", "prepare_in_background", "sqlite_path"]
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -242,12 +242,13 @@ class RunRecorder:
     def log_artifacts(self, local_dir: Path) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir))
 
-    def end(self, status: str = "FINISHED") -> None:
-        """Flush what is queued and close the run (FINISHED, FAILED or KILLED)."""
+    def end(self, status: str = "FINISHED", end_time: int | None = None) -> None:
+        """Flush what is queued and close the run (FINISHED, FAILED or KILLED); its end
+        time is now unless ``end_time`` (ms since the epoch) says when it really ended."""
         try:
             self.flush()
         finally:
-            self.client.set_terminated(self.run_id, status)
+            self.client.set_terminated(self.run_id, status, end_time=end_time)
 
 
 class EpochMetrics:
