@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,136 @@ def panel_from_npz(path: Path, label: str = "") -> Panel:
     )
 
 
+@dataclass
+class RunFiles:
+    """What a run's files are drawn from, as plain arrays and numbers.
+
+    It holds no tensors and no model, so it pickles small and loads without torch:
+    :mod:`learnai.picture_worker` draws it in another process while the next job trains.
+    The final pictures and numbers all show one model state, the one after the
+    history's last epoch (``final_*``).
+    """
+
+    config_yaml: str
+    data_name: str
+    train_loss: list[float]
+    val_loss: list[float]
+    frame_epochs: list[int]
+    frames: np.ndarray  # [n_frames, grid points]
+    diverged_at: int | None
+    x: np.ndarray  # the training points drawn (at most MAX_SCATTER)
+    y: np.ndarray
+    grid: np.ndarray
+    truth: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    final_grid_prediction: np.ndarray
+    final_val_prediction: np.ndarray
+    final_val_loss: float
+    epochs: int
+    fps: int
+    size: tuple[int, int]
+    label: str = ""
+    diverge_factor: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        config_yaml: str,
+        history: History,
+        data: Dataset,
+        final: Evaluation,
+        epochs: int,
+        fps: int,
+        size: tuple[int, int],
+        label: str = "",
+        diverge_factor: float | None = None,
+    ) -> RunFiles:
+        x = data.x_train[:, 0].cpu().numpy()
+        y = data.y_train[:, 0].cpu().numpy()
+        if len(x) > MAX_SCATTER:
+            pick = np.random.default_rng(0).choice(len(x), MAX_SCATTER, replace=False)
+            x, y = x[pick], y[pick]
+        return cls(
+            config_yaml=config_yaml,
+            data_name=data.name,
+            train_loss=list(history.train_loss),
+            val_loss=list(history.val_loss),
+            frame_epochs=list(history.frame_epochs),
+            frames=history.frames,
+            diverged_at=history.diverged_at,
+            x=x,
+            y=y,
+            grid=data.grid,
+            truth=data.true_fn(data.grid),
+            x_val=data.x_val[:, 0].cpu().numpy(),
+            y_val=data.y_val[:, 0].cpu().numpy(),
+            final_grid_prediction=final.grid_prediction,
+            final_val_prediction=final.val_prediction,
+            final_val_loss=final.val_loss,
+            epochs=epochs,
+            fps=fps,
+            size=size,
+            label=label,
+            diverge_factor=diverge_factor,
+        )
+
+    def write(self, out: Path) -> None:
+        """Write every file of the run into ``out``."""
+        (out / CONFIG).write_text(self.config_yaml)
+        epochs_run = len(self.train_loss)
+        limit = None
+        if self.diverge_factor and epochs_run:
+            limit = self.diverge_factor * self.train_loss[0]
+        loss_curve(
+            self.train_loss,
+            self.val_loss,
+            out / LOSS_CURVE,
+            f"{self.data_name}: loss per epoch",
+            diverged_at=self.diverged_at,
+            limit=limit,
+        )
+        panel = Panel(
+            self.x,
+            self.y,
+            self.grid,
+            self.truth,
+            self.frames,
+            self.frame_epochs,
+            [self.val_loss[e - 1] for e in self.frame_epochs],
+            self.epochs,
+            label=self.label,
+            diverged_at=self.diverged_at,
+        )
+        canvas = Canvas([panel], *self.size)  # one background for the fit plot and the GIF
+        fit = canvas.draw(
+            [self.final_grid_prediction], [epochs_run], [self.final_val_loss], "final fit  "
+        )
+        fit.convert("RGB").save(out / FIT)
+
+        if len(self.frame_epochs):
+            save_gif(canvas.frames(), out / ANIMATION, self.fps)
+        np.savez_compressed(
+            out / PREDICTIONS,
+            x=self.x.astype(np.float16),
+            y=self.y.astype(np.float16),
+            grid=self.grid,
+            truth=self.truth,
+            frames=self.frames.astype(np.float32),  # float16 would turn a blow-up into inf
+            frame_epochs=np.asarray(self.frame_epochs, dtype=np.int64),
+            frame_losses=np.asarray(panel.frame_losses, dtype=np.float64),
+            epochs=np.asarray(self.epochs),
+            diverged_at=np.asarray(self.diverged_at or 0),
+            # the final state, as recorded in the run's final metrics (checkable from here)
+            final=self.final_grid_prediction,
+            final_epoch=np.asarray(epochs_run),
+            final_val_loss=np.asarray(self.final_val_loss),
+            x_val=self.x_val,
+            y_val=self.y_val,
+            val_prediction=self.final_val_prediction,
+        )
+
+
 def write_run_artifacts(
     out: Path,
     config_yaml: str,
@@ -57,60 +188,6 @@ def write_run_artifacts(
     label: str = "",
     diverge_factor: float | None = None,
 ) -> None:
-    """Write every file of a run; the final pictures and numbers all show ``final``, the
-    model after the history's last epoch."""
-    (out / CONFIG).write_text(config_yaml)
-    epochs_run = history.epochs_run
-    limit = diverge_factor * history.train_loss[0] if diverge_factor and epochs_run else None
-    loss_curve(
-        history.train_loss,
-        history.val_loss,
-        out / LOSS_CURVE,
-        f"{data.name}: loss per epoch",
-        diverged_at=history.diverged_at,
-        limit=limit,
-    )
-
-    x = data.x_train[:, 0].cpu().numpy()
-    y = data.y_train[:, 0].cpu().numpy()
-    if len(x) > MAX_SCATTER:
-        pick = np.random.default_rng(0).choice(len(x), MAX_SCATTER, replace=False)
-        x, y = x[pick], y[pick]
-    truth = data.true_fn(data.grid)
-    panel = Panel(
-        x,
-        y,
-        data.grid,
-        truth,
-        history.frames,
-        history.frame_epochs,
-        [history.val_loss[e - 1] for e in history.frame_epochs],
-        epochs,
-        label=label,
-        diverged_at=history.diverged_at,
-    )
-    canvas = Canvas([panel], *size)  # one background for the fit plot and the animation
-    fit = canvas.draw([final.grid_prediction], [epochs_run], [final.val_loss], "final fit  ")
-    fit.convert("RGB").save(out / FIT)
-
-    if len(history.frame_epochs):
-        save_gif(canvas.frames(), out / ANIMATION, fps)
-    np.savez_compressed(
-        out / PREDICTIONS,
-        x=x.astype(np.float16),
-        y=y.astype(np.float16),
-        grid=data.grid,
-        truth=truth,
-        frames=history.frames.astype(np.float32),  # float16 would turn a blow-up into inf
-        frame_epochs=np.asarray(history.frame_epochs, dtype=np.int64),
-        frame_losses=np.asarray(panel.frame_losses, dtype=np.float64),
-        epochs=np.asarray(epochs),
-        diverged_at=np.asarray(history.diverged_at or 0),
-        # the final state, as recorded in the run's final metrics (checkable from here)
-        final=final.grid_prediction,
-        final_epoch=np.asarray(epochs_run),
-        final_val_loss=np.asarray(final.val_loss),
-        x_val=data.x_val[:, 0].cpu().numpy(),
-        y_val=data.y_val[:, 0].cpu().numpy(),
-        val_prediction=final.val_prediction,
-    )
+    """Write every file of a run, here and now (see :class:`RunFiles`)."""
+    files = RunFiles.of(config_yaml, history, data, final, epochs, fps, size, label, diverge_factor)
+    files.write(out)

@@ -40,11 +40,18 @@ def resolve_device(name: str, job_num: int | None = None) -> torch.device:
     return torch.device(name)
 
 
-def set_threads(num_threads: int, parallel_jobs: int = 1, launcher_cpus: int | None = None) -> int:
+def set_threads(
+    num_threads: int,
+    parallel_jobs: int = 1,
+    launcher_cpus: int | None = None,
+    reserved_cpus: int = 0,
+) -> int:
     """Share the cores among parallel jobs so they do not oversubscribe the CPU; a
-    scheduler's per-task CPUs and OMP_NUM_THREADS win (rules: :func:`learnai.gpus.cpu_threads`)."""
+    scheduler's per-task CPUs and OMP_NUM_THREADS win (rules: :func:`learnai.gpus.cpu_threads`).
+    ``reserved_cpus`` are left to other work of this job (the picture worker)."""
     from learnai.gpus import cpu_threads, usable_cpus
 
-    threads = cpu_threads(num_threads, parallel_jobs, usable_cpus(), os.environ, launcher_cpus)
+    cpus = max(1, usable_cpus() - reserved_cpus)
+    threads = cpu_threads(num_threads, parallel_jobs, cpus, os.environ, launcher_cpus)
     torch.set_num_threads(threads)
     return threads

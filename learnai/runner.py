@@ -79,17 +79,22 @@ def run(cfg: DictConfig) -> Result:
     # A dead, unwritable or shared store and a run too big for memory: one line, now.
     check_run_stores(uri, cfg.tracking.artifact_location, _study_storage(ctx))
     check_resources(cfg, ctx.parallel_jobs)
+    tracking.prepare_in_background(uri)  # a new store's tables, while torch imports
     import torch
     from hydra.utils import instantiate
 
-    from learnai import heap
-    from learnai.animation import pyplot
+    from learnai import heap, picture_worker
     from learnai.device import resolve_device, set_threads
 
-    pyplot()  # the plots' library too: imported now, it is frozen with the rest
+    if not picture_worker.active():  # else the worker draws, and imports matplotlib
+        from learnai.animation import pyplot
+
+        pyplot()  # the plots' library too: imported now, it is frozen with the rest
     heap.settle_once()  # before this job builds anything: see learnai.heap
     device = resolve_device(cfg.trainer.device, ctx.job_num)
-    set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
+    # a core for the picture worker: torch's spinning threads would slow both down
+    reserved = 1 if picture_worker.active() else 0
+    set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus, reserved)
     torch.manual_seed(cfg.trainer.seed)
     data: Dataset = instantiate(cfg.data)
     model = instantiate(cfg.model, n_in=data.n_features).to(device)
@@ -110,7 +115,13 @@ def run(cfg: DictConfig) -> Result:
     try:
         if trial is not None:  # inside: a storage error must not leave the run RUNNING
             trial.set_user_attr("mlflow_run_id", recorder.run_id)
-        result = _train_and_record(cfg, recorder, model, optimizer, data.to(device), device, trial)
+        result, files = _train_and_record(
+            cfg, recorder, model, optimizer, data.to(device), device, trial
+        )
+        if picture_worker.active():  # drawn while the next job trains; ended once logged
+            recorder.flush()
+        else:
+            _write_files(recorder, files)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
         _end_despite(recorder, status)
@@ -127,7 +138,10 @@ def run(cfg: DictConfig) -> Result:
         if failure is not None:
             raise failure from exc
         raise
-    recorder.end("FINISHED")
+    if picture_worker.active():
+        picture_worker.submit(recorder, uri, files)
+    else:
+        recorder.end("FINISHED")
     result.name = recorder.run_name or ""
     if trial is not None:
         trial.set_user_attr("outcome", result.outcome)
@@ -212,7 +226,15 @@ def _start_tags(ctx: JobContext, trial: Any) -> dict[str, str]:
     return tags
 
 
-def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> Result:
+def _write_files(recorder: Any, files: Any) -> None:
+    with tempfile.TemporaryDirectory(prefix="learnai-") as tmp:
+        files.write(Path(tmp))
+        recorder.log_artifacts(Path(tmp))
+
+
+def _train_and_record(cfg, recorder, model, optimizer, data, device, trial):
+    """Train and log params, metrics and tags; return the result and the run's files,
+    still to be drawn and logged."""
     from omegaconf import OmegaConf
 
     from learnai import artifacts, tracking
@@ -265,24 +287,20 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial) -> R
     if hasattr(model, "coefficients"):
         weights = [finals[f"weight.{i}"] for i in range(len(data.feature_names))]
         label = fitted_equation(weights, data.feature_names, finals["bias"])
-    with tempfile.TemporaryDirectory(prefix="learnai-") as tmp:
-        yaml_text = tracking.mask_secrets(OmegaConf.to_yaml(cfg, resolve=True))
-        artifacts.write_run_artifacts(
-            Path(tmp),
-            yaml_text,
-            history,
-            data,
-            final,
-            cfg.trainer.epochs,
-            anim.fps,
-            (anim.width, anim.height),
-            label,
-            cfg.trainer.diverge_factor,
-        )
-        recorder.log_artifacts(Path(tmp))
-
+    files = artifacts.RunFiles.of(
+        tracking.mask_secrets(OmegaConf.to_yaml(cfg, resolve=True)),
+        history,
+        data,
+        final,
+        cfg.trainer.epochs,
+        anim.fps,
+        (anim.width, anim.height),
+        label,
+        cfg.trainer.diverge_factor,
+    )
     objective = last_val if outcome != "diverged" and math.isfinite(last_val) else math.inf
-    return Result(recorder.run_id, outcome, objective, last_train, last_val, val_r2, label)
+    result = Result(recorder.run_id, outcome, objective, last_train, last_val, val_r2, label)
+    return result, files
 
 
 def fitted_equation(weights: list[float], features: list[str], bias: float) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from learnai import sweep_runs, tracking
+from learnai import picture_worker, sweep_runs, tracking
 
 log = logging.getLogger("learnai")
 
@@ -163,7 +163,13 @@ def side_by_side(uri: str, children: list[Child], out: Path) -> None:
     Every frame shows all panels at the same epoch, so runs compare like for like; the
     frames are spread over the epochs some run recorded, which are densest where a
     diverged run recorded every epoch of its blow-up."""
-    from learnai.animation import render, save_gif
+    panels = gather_panels(uri, children)
+    if panels:
+        draw_side_by_side(panels, out)
+
+
+def gather_panels(uri: str, children: list[Child]) -> list[Any]:
+    """The side-by-side animation's panels, from the runs' ``predictions.npz``."""
     from learnai.artifacts import PREDICTIONS, panel_from_npz
 
     panels = []
@@ -174,8 +180,14 @@ def side_by_side(uri: str, children: list[Child], out: Path) -> None:
             if local is not None:
                 label = f"{labels[child.run_id]} [{child.outcome}]"
                 panels.append(panel_from_npz(local, label))
-    if not panels:
-        return
+    return panels
+
+
+def draw_side_by_side(panels: list[Any], out: Path) -> None:
+    """Draw the panels' frames into ``out``/side_by_side.gif (no store needed: a picture
+    worker can do it)."""
+    from learnai.animation import render, save_gif
+
     cols = min(len(panels), 3 if len(panels) > 4 else len(panels))
     rows = math.ceil(len(panels) / cols)
     timeline = _timeline(panels, SIDE_BY_SIDE_FRAMES)
@@ -244,7 +256,11 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
             )
             for c in children
         ]
+        panels = gather_panels(uri, children)
+        # drawn on two cores when the sweep has a picture worker: it is the slower one
+        drawn = picture_worker.call(draw_side_by_side, panels, out) if panels else None
         compare_losses(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
-        side_by_side(uri, children, out)
+        if drawn is not None:
+            drawn()
         recorder.log_artifacts(out)
     return summary

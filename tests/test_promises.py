@@ -51,6 +51,8 @@ def test_parallel_jobs_share_the_cores() -> None:
         assert torch.get_num_threads() == os.cpu_count()
         set_threads(3, parallel_jobs=8)
         assert torch.get_num_threads() == 3  # an explicit count wins
+        set_threads(0, parallel_jobs=1, reserved_cpus=1)  # a core for the picture worker
+        assert torch.get_num_threads() == max(1, os.cpu_count() - 1)
     finally:
         torch.set_num_threads(before)
 

@@ -168,6 +168,10 @@ class Sweep:
         joined = cfg.tracking.get("parent_run_id")
         if joined:
             return cls(cfg, uri, sweeper, str(joined), None, _swept(cfg, inv.overrides))
+        if tracking.prepare_in_background(uri):
+            # Otherwise idle while another core creates the store: take the jobs' torch
+            # import now (jobs launched in this process need it; it is in memory anyway).
+            import torch  # noqa: F401
         try:
             recorder = tracking.RunRecorder.start(
                 uri,
@@ -183,6 +187,9 @@ class Sweep:
                 file=sys.stderr,
             )
             raise SystemExit(1) from None
+        from learnai import picture_worker
+
+        picture_worker.start()  # this process's jobs draw there: see learnai.picture_worker
         sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder, _swept(cfg, inv.overrides))
         sweep.experiment_id = recorder.client.get_run(recorder.run_id).info.experiment_id
         log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)
@@ -198,13 +205,17 @@ class Sweep:
 
     def finish(self, status: str) -> None:
         """End what the sweep left open and report; never raises (a sweep is ending)."""
-        from learnai import sweep_runs, tracking
+        from learnai import picture_worker, sweep_runs, tracking
 
         if self.recorder is None:
+            picture_worker.drain()
             return
         recorder, self.recorder = self.recorder, None
         try:
-            ended = sweep_runs.end_running_children(self.uri, self.parent_run_id, "KILLED")
+            try:
+                picture_worker.settle()  # the last job's run, still waiting for its pictures
+            finally:  # even if a second Ctrl-C cut that short
+                ended = sweep_runs.end_running_children(self.uri, self.parent_run_id, "KILLED")
             if ended:
                 log.warning("%d job run(s) were still RUNNING: ended as KILLED", ended)
             summary = self._report(recorder)
@@ -213,6 +224,8 @@ class Sweep:
             summary = None
             if status == "FINISHED":
                 status = "FAILED"
+        finally:
+            picture_worker.drain()
         try:
             if status != "FINISHED":
                 recorder.set_tags({"sweep.state": "aborted" if status == "KILLED" else "failed"})

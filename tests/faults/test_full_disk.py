@@ -49,7 +49,8 @@ def _start(cwd: Path, *overrides: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_running(uri: str, timeout_s: float = 120) -> str:
+def _wait_running(uri: str, timeout_s: float = 120, child: bool = False) -> str:
+    """A RUNNING run's id (with ``child``, a sweep job's: not the sweep's parent)."""
     from mlflow import MlflowClient
 
     deadline = time.monotonic() + timeout_s
@@ -59,6 +60,7 @@ def _wait_running(uri: str, timeout_s: float = 120) -> str:
             exp = client.get_experiment_by_name("learnai")
             if exp is not None:
                 runs = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
+                runs = [r for r in runs if not child or "mlflow.parentRunId" in r.data.tags]
                 if runs:
                     return runs[0].info.run_id
         time.sleep(0.2)
@@ -102,3 +104,30 @@ def test_a_store_on_a_full_disk_is_closed_by_the_next_run(tmp_path: Path, tmpfs)
     old = MlflowClient(tracking_uri=uri).get_run(run_id)
     assert old.info.status == "KILLED"  # what the next start makes of an orphan
     assert old.data.tags["learnai.reaped"] == "process gone"
+
+
+def test_a_sweeps_files_on_a_full_disk_end_its_runs_failed(tmp_path: Path, tmpfs) -> None:
+    """A sweep's run is logged once its pictures are drawn (during the next job, or as
+    the sweep ends): a disk full by then ends it FAILED, with the line a run gets."""
+    from mlflow import MlflowClient
+
+    disk = tmpfs(size="2m")
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    job = _start(
+        tmp_path,
+        "-m",
+        "trainer.seed=0",
+        f"tracking.uri={uri}",
+        f"tracking.artifact_location={disk}",
+        *LONG,
+    )
+    _wait_running(uri, child=True)
+    _fill(disk)
+    out, err = job.communicate(timeout=300)
+    output = out + err
+    assert "its files could not be saved: the disk is full" in output, output[-3000:]
+    assert "Traceback" not in output
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("learnai").experiment_id])
+    assert len(runs) == 2  # the sweep's parent (its report cannot be saved) and its job
+    assert {r.info.status for r in runs} == {"FAILED"}, output[-3000:]

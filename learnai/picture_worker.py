@@ -1,0 +1,207 @@
+"""A sweep's pictures drawn on another core while its next job trains.
+
+Drawing a run's loss curve, fit plot and GIF takes ~0.3 s of matplotlib and Pillow,
+longer than training one of the tutorial's models. A sweep whose jobs run one after
+another in the process that started it (Hydra's basic launcher) hands each run's
+:class:`~learnai.artifacts.RunFiles` to one worker process instead, and goes on to the
+next job. The run is logged and ended when its files are written: at most one run
+waits at a time (memory stays flat), and :func:`drain` settles the last one before the
+sweep reports. Jobs in other processes (joblib, submitit, Ray) draw their own pictures.
+
+What can go wrong stays recorded: a worker that dies is replaced by drawing here; a
+run whose files cannot be logged ends FAILED with one line; a sweep stopped while a run
+waits still logs it (Ctrl-C and SIGTERM reach the worker's group too, so the worker
+ignores both and is shut down by this process).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from learnai.artifacts import RunFiles
+    from learnai.tracking import RunRecorder
+
+log = logging.getLogger("learnai")
+
+DRAW_TIMEOUT_S = 300  # one run's pictures take well under a second; longer is a hang
+
+
+@dataclass
+class _Waiting:
+    recorder: RunRecorder
+    uri: str  # the run's store, named when it fails
+    files: RunFiles
+    folder: tempfile.TemporaryDirectory
+    drawn: Future
+    done_at_ms: int  # the run's end time: when its job finished, not when it was logged
+
+
+_pool: ProcessPoolExecutor | None = None
+_waiting: _Waiting | None = None
+
+
+def _ignore_stops() -> None:
+    """In the worker: Ctrl-C and a scheduler's SIGTERM are for the sweep process, which
+    finishes the run being drawn and then shuts this worker down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _warm() -> None:
+    """In the worker: import what drawing needs, before the first run arrives."""
+    from learnai.animation import pyplot
+
+    pyplot()
+
+
+def _draw(files: RunFiles, folder: str) -> None:
+    files.write(Path(folder))
+
+
+def start() -> None:
+    """Start the worker (it imports matplotlib meanwhile); this process's jobs use it."""
+    global _pool
+    if _pool is not None:
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: this process may already run torch's threads, which fork does not survive
+    context = multiprocessing.get_context("spawn")
+    _pool = ProcessPoolExecutor(1, mp_context=context, initializer=_ignore_stops)
+    _pool.submit(_warm)
+
+
+def active() -> bool:
+    return _pool is not None
+
+
+def submit(recorder: RunRecorder, uri: str, files: RunFiles) -> None:
+    """Draw ``files`` in the worker; log them and end ``recorder``'s run FINISHED once
+    drawn. Settles the run submitted before first, so at most one waits."""
+    global _waiting
+    settle()
+    folder = tempfile.TemporaryDirectory(prefix="learnai-")
+    done_at = int(time.time() * 1000)
+    try:
+        drawn = _pool.submit(_draw, files, folder.name)
+    except Exception:  # the worker is gone: draw here
+        _stop_pool()
+        _finish(_Waiting(recorder, uri, files, folder, _done_future(), done_at), draw_here=True)
+        return
+    _waiting = _Waiting(recorder, uri, files, folder, drawn, done_at)
+
+
+def settle() -> None:
+    """Log and end the run that waits for its pictures, if any."""
+    global _waiting
+    waiting, _waiting = _waiting, None
+    if waiting is None:
+        return
+    from concurrent.futures.process import BrokenProcessPool
+
+    draw_here = False
+    try:
+        waiting.drawn.result(timeout=DRAW_TIMEOUT_S)
+    except BrokenProcessPool:  # killed, out of memory: draw here instead
+        _stop_pool()
+        draw_here = True
+    except Exception as exc:
+        _fail(waiting, exc)
+        return
+    except BaseException:  # stopped while waiting: the run's metrics are in, keep them
+        waiting.folder.cleanup()
+        _end_quietly(waiting, "KILLED")
+        raise
+    _finish(waiting, draw_here)
+
+
+def call(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
+    """Start ``fn(*args)`` in the worker; return what waits for it. Without a worker (or
+    if it dies) ``fn`` runs here, so the picture is drawn either way."""
+    if _pool is None:
+        fn(*args)
+        return lambda: None
+    future = _pool.submit(fn, *args)
+
+    def wait() -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            future.result(timeout=DRAW_TIMEOUT_S)
+        except BrokenProcessPool:
+            _stop_pool()
+            fn(*args)
+
+    return wait
+
+
+def drain() -> None:
+    """Settle the waiting run and stop the worker: before a sweep reports or ends."""
+    try:
+        settle()
+    finally:
+        _stop_pool()
+
+
+def _finish(waiting: _Waiting, draw_here: bool) -> None:
+    try:
+        if draw_here:
+            waiting.files.write(Path(waiting.folder.name))
+        waiting.recorder.log_artifacts(Path(waiting.folder.name))
+        waiting.recorder.end("FINISHED", end_time=waiting.done_at_ms)
+    except Exception as exc:
+        _fail(waiting, exc)
+    finally:
+        waiting.folder.cleanup()
+
+
+def _fail(waiting: _Waiting, exc: BaseException) -> None:
+    """The run's metrics are in; its files are not: end it FAILED and say why, once
+    (a full disk or a lost store as the single-run path words it)."""
+    from learnai.secrets import mask_secrets
+    from learnai.store_failures import explain_failure
+
+    known = explain_failure(exc, waiting.uri)
+    reason = str(known) if known is not None else str(exc).strip() or type(exc).__name__
+    name = waiting.recorder.run_name or waiting.recorder.run_id
+    log.error(
+        "run %s: its files could not be saved: %s", name, mask_secrets(reason.splitlines()[0])
+    )
+    waiting.folder.cleanup()
+    _end_quietly(waiting, "FAILED")
+
+
+def _end_quietly(waiting: _Waiting, status: str) -> None:
+    from learnai.secrets import mask_secrets
+
+    try:
+        waiting.recorder.end(status, end_time=waiting.done_at_ms)
+    except Exception as exc:
+        name = waiting.recorder.run_name or waiting.recorder.run_id
+        log.error("could not end run %s as %s: %s", name, status, mask_secrets(str(exc)))
+
+
+def _done_future() -> Future:
+    from concurrent.futures import Future
+
+    future: Future[Any] = Future()
+    future.set_result(None)
+    return future
+
+
+def _stop_pool() -> None:
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)

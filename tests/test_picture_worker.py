@@ -1,0 +1,177 @@
+"""A sweep draws its runs' pictures on a worker process while the next job trains.
+
+Real processes and real signals: the sweep runs in its own process group, as a
+scheduler's job does; the worker is found among the sweep process's children.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sweep_helpers import (
+    TINY,
+    all_runs,
+    artifact_names,
+    learnai_env,
+    mlflow_client,
+    parent_runs,
+    tracking_uri,
+)
+
+pytestmark = pytest.mark.slow
+
+RUN_FILES = {"config.yaml", "loss_curve.png", "fit.png", "training.gif", "predictions.npz"}
+
+
+def _start(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "learnai", "-m", *args],
+        cwd=cwd,
+        env=learnai_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a scheduler's job has
+    )
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _wait_for_worker(proc: subprocess.Popen[str], timeout: float = 120) -> int:
+    """The pid of the sweep's picture worker (a spawned process, not the resource tracker)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        for pid in _children(proc.pid):
+            line = _cmdline(pid)
+            if "spawn_main" in line and "resource_tracker" not in line:
+                return pid
+        time.sleep(0.05)
+    pytest.fail("the sweep started no picture worker")
+
+
+def _wait_for_child_runs(cwd: Path, experiment: str, count: int, timeout: float = 120) -> None:
+    from learnai.tracking import open_store
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (cwd / "mlruns" / "mlflow.db").exists():
+            client = open_store(tracking_uri(cwd))
+            exp = client.get_experiment_by_name(experiment)
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            if sum("mlflow.parentRunId" in r.data.tags for r in runs) >= count:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"{count} child runs of {experiment!r} never started")
+
+
+def _group_is_gone(pgid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _finish(proc: subprocess.Popen[str]) -> str:
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return out + err
+
+
+def test_a_sweep_draws_on_one_worker_and_leaves_no_process_behind(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "optimizer.lr=0.01,0.1,1", "tracking.experiment=drawn", *TINY)
+    _wait_for_worker(proc)
+    output = _finish(proc)
+    assert proc.returncode == 0, output[-3000:]
+    assert _group_is_gone(proc.pid), "a process of the sweep outlived it"
+    assert "leaked" not in output and "Traceback" not in output, output[-3000:]
+
+    client = mlflow_client(tmp_path)
+    (parent,) = parent_runs(client, "drawn")
+    children = sorted(
+        (r for r in all_runs(client, "drawn") if r.info.run_id != parent.info.run_id),
+        key=lambda r: r.info.start_time,
+    )
+    assert len(children) == 3
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert artifact_names(client, run.info.run_id) == RUN_FILES
+    # a run ends when its job did, not when its pictures were logged during the next job
+    for run, later in zip(children, children[1:], strict=False):
+        assert run.info.end_time <= later.info.start_time
+    assert {"comparison.png", "side_by_side.gif"} <= artifact_names(client, parent.info.run_id)
+
+
+def test_a_killed_worker_costs_no_pictures(tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer) on the worker: the sweep draws the rest itself."""
+    proc = _start(
+        tmp_path, "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY
+    )
+    worker = _wait_for_worker(proc)
+    _wait_for_child_runs(tmp_path, "lost", 1)
+    os.kill(worker, signal.SIGKILL)
+    output = _finish(proc)
+    assert proc.returncode == 0, output[-3000:]
+    client = mlflow_client(tmp_path)
+    (parent,) = parent_runs(client, "lost")
+    children = [r for r in all_runs(client, "lost") if r.info.run_id != parent.info.run_id]
+    assert len(children) == 4
+    for run in children:
+        assert run.info.status == "FINISHED", output[-3000:]
+        assert artifact_names(client, run.info.run_id) == RUN_FILES
+    assert "side_by_side.gif" in artifact_names(client, parent.info.run_id)
+
+
+def test_sigterm_to_the_group_keeps_the_finished_jobs_pictures(tmp_path: Path) -> None:
+    """A scheduler's cancel reaches the worker too: the run it was drawing still gets
+    its files and ends FINISHED; the job that was training ends KILLED."""
+    proc = _start(
+        tmp_path,
+        "trainer.epochs=20,1000000",
+        "tracking.experiment=cancelled",
+        *[o for o in TINY if not o.startswith("trainer.epochs")],
+    )
+    _wait_for_worker(proc)
+    _wait_for_child_runs(tmp_path, "cancelled", 2)
+    time.sleep(1.0)  # the second job is training
+    os.killpg(proc.pid, signal.SIGTERM)
+    output = _finish(proc)
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert _group_is_gone(proc.pid), "a process of the sweep outlived it"
+    client = mlflow_client(tmp_path)
+    (parent,) = parent_runs(client, "cancelled")
+    assert parent.info.status == "KILLED"
+    children = {
+        r.data.params["trainer.epochs"]: r
+        for r in all_runs(client, "cancelled")
+        if r.info.run_id != parent.info.run_id
+    }
+    assert children["20"].info.status == "FINISHED", output[-3000:]
+    assert artifact_names(client, children["20"].info.run_id) == RUN_FILES
+    assert children["1000000"].info.status == "KILLED"
