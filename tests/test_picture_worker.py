@@ -6,6 +6,7 @@ scheduler's job does; the worker is found among the sweep process's children.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -123,16 +124,14 @@ def test_a_sweep_draws_on_one_worker_and_leaves_no_process_behind(tmp_path: Path
         assert run.info.status == "FINISHED"
         assert artifact_names(client, run.info.run_id) == RUN_FILES
     # a run ends when its job did, not when its pictures were logged during the next job
-    for run, later in zip(children, children[1:], strict=False):
+    for run, later in itertools.pairwise(children):
         assert run.info.end_time <= later.info.start_time
     assert {"comparison.png", "side_by_side.gif"} <= artifact_names(client, parent.info.run_id)
 
 
 def test_a_killed_worker_costs_no_pictures(tmp_path: Path) -> None:
     """SIGKILL (the OOM killer) on the worker: the sweep draws the rest itself."""
-    proc = _start(
-        tmp_path, "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY
-    )
+    proc = _start(tmp_path, "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY)
     worker = _wait_for_worker(proc)
     _wait_for_child_runs(tmp_path, "lost", 1)
     os.kill(worker, signal.SIGKILL)
