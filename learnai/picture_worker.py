@@ -129,10 +129,12 @@ def settle() -> None:
 def call(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
     """Start ``fn(*args)`` in the worker; return what waits for it. Without a worker (or
     if it dies) ``fn`` runs here, so the picture is drawn either way."""
-    if _pool is None:
+    try:
+        future = _pool.submit(fn, *args)  # type: ignore[union-attr]
+    except Exception:  # no worker, or it is gone
+        _stop_pool()
         fn(*args)
         return lambda: None
-    future = _pool.submit(fn, *args)
 
     def wait() -> None:
         from concurrent.futures.process import BrokenProcessPool

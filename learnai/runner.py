@@ -79,19 +79,21 @@ def run(cfg: DictConfig) -> Result:
     # A dead, unwritable or shared store and a run too big for memory: one line, now.
     check_run_stores(uri, cfg.tracking.artifact_location, _study_storage(ctx))
     check_resources(cfg, ctx.parallel_jobs)
-    tracking.prepare_in_background(uri)  # a new store's tables, while torch imports
     import torch
     from hydra.utils import instantiate
 
     from learnai import heap, picture_worker
     from learnai.device import resolve_device, set_threads
 
+    device = resolve_device(cfg.trainer.device, ctx.job_num)  # the last check of the config
+    # A new store's tables, made by another process while this one builds the job and
+    # imports MLflow; a config refused above has created nothing.
+    tracking.prepare_in_background(uri)
     if not picture_worker.active():  # else the worker draws, and imports matplotlib
         from learnai.animation import pyplot
 
         pyplot()  # the plots' library too: imported now, it is frozen with the rest
     heap.settle_once()  # before this job builds anything: see learnai.heap
-    device = resolve_device(cfg.trainer.device, ctx.job_num)
     # a core for the picture worker: torch's spinning threads would slow both down
     reserved = 1 if picture_worker.active() else 0
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus, reserved)
