@@ -168,9 +168,10 @@ class Sweep:
         joined = cfg.tracking.get("parent_run_id")
         if joined:
             return cls(cfg, uri, sweeper, str(joined), None, _swept(cfg, inv.overrides))
-        if tracking.prepare_in_background(uri):
+        jobs_here = _jobs_run_here(cfg)
+        if jobs_here and tracking.prepare_in_background(uri):
             # Otherwise idle while another core creates the store: take the jobs' torch
-            # import now (jobs launched in this process need it; it is in memory anyway).
+            # import now (they run in this process and need it anyway).
             import torch  # noqa: F401
         try:
             recorder = tracking.RunRecorder.start(
@@ -187,9 +188,10 @@ class Sweep:
                 file=sys.stderr,
             )
             raise SystemExit(1) from None
-        from learnai import picture_worker
+        if jobs_here:
+            from learnai import picture_worker
 
-        picture_worker.start()  # this process's jobs draw there: see learnai.picture_worker
+            picture_worker.start()  # the jobs draw there: see learnai.picture_worker
         sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder, _swept(cfg, inv.overrides))
         sweep.experiment_id = recorder.client.get_run(recorder.run_id).info.experiment_id
         log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)
@@ -248,6 +250,16 @@ class Sweep:
 
             report_linked_study(self.cfg, self.uri, self.parent_run_id, summary)
         return summary
+
+
+# Launchers that run every job in the process that started the sweep, one at a time.
+IN_PROCESS_LAUNCHERS = {"hydra._internal.core_plugins.basic_launcher.BasicLauncher"}
+
+
+def _jobs_run_here(cfg: DictConfig) -> bool:
+    """Whether this process trains the jobs (Hydra's basic launcher), so work can overlap
+    them; joblib, submitit and Ray run them in processes of their own."""
+    return str(cfg.hydra.launcher.get("_target_")) in IN_PROCESS_LAUNCHERS
 
 
 def _check_stores(cfg: DictConfig, uri: str, sweeper: str) -> None:
