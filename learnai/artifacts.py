@@ -174,20 +174,3 @@ class RunFiles:
             y_val=self.y_val,
             val_prediction=self.final_val_prediction,
         )
-
-
-def write_run_artifacts(
-    out: Path,
-    config_yaml: str,
-    history: History,
-    data: Dataset,
-    final: Evaluation,
-    epochs: int,
-    fps: int,
-    size: tuple[int, int],
-    label: str = "",
-    diverge_factor: float | None = None,
-) -> None:
-    """Write every file of a run, here and now (see :class:`RunFiles`)."""
-    files = RunFiles.of(config_yaml, history, data, final, epochs, fps, size, label, diverge_factor)
-    files.write(out)

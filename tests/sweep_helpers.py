@@ -79,6 +79,20 @@ def check_exit(
     return proc
 
 
+def start_learnai(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """``python -m learnai <args>`` in the background, in its own process group as a
+    scheduler's job is (signal it with ``os.killpg(proc.pid, ...)``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "learnai", *args],
+        cwd=cwd,
+        env=learnai_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def run_learnai(cwd: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
     """Run ``python -m learnai <args>`` in ``cwd``; fail unless it exits with ``expect``."""
     return check_exit(run_python(cwd, "-m", "learnai", *args), expect, f"learnai {' '.join(args)}")
@@ -115,6 +129,29 @@ def parent_runs(client: MlflowClient, experiment: str) -> list[Run]:
 
 def child_runs(client: MlflowClient, experiment: str, parent_id: str) -> list[Run]:
     return [r for r in all_runs(client, experiment) if r.data.tags.get(PARENT_TAG) == parent_id]
+
+
+def wait_for_child_runs(
+    cwd: Path, experiment: str, count: int, running: bool = False, timeout: float = 120
+) -> list[Run]:
+    """Poll the store of a sweep started in ``cwd`` until ``count`` child runs (RUNNING
+    ones, with ``running``) exist; return them."""
+    import time
+
+    from learnai.tracking import open_store
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (cwd / "mlruns" / "mlflow.db").exists():
+            client = open_store(tracking_uri(cwd))
+            exp = client.get_experiment_by_name(experiment)
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            runs = [r for r in runs if PARENT_TAG in r.data.tags]
+            runs = [r for r in runs if not running or r.info.status == "RUNNING"]
+            if len(runs) >= count:
+                return runs
+        time.sleep(0.2)
+    pytest.fail(f"{count} child runs of {experiment!r} never started")
 
 
 def artifact_names(client: MlflowClient, run_id: str) -> set[str]:

@@ -10,7 +10,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,27 +18,15 @@ from sweep_helpers import (
     TINY,
     all_runs,
     artifact_names,
-    learnai_env,
     mlflow_client,
     parent_runs,
-    tracking_uri,
+    start_learnai,
+    wait_for_child_runs,
 )
 
 pytestmark = pytest.mark.slow
 
 RUN_FILES = {"config.yaml", "loss_curve.png", "fit.png", "training.gif", "predictions.npz"}
-
-
-def _start(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "learnai", "-m", *args],
-        cwd=cwd,
-        env=learnai_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a scheduler's job has
-    )
 
 
 def _children(pid: int) -> list[int]:
@@ -70,21 +57,6 @@ def _wait_for_worker(proc: subprocess.Popen[str], timeout: float = 120) -> int:
     pytest.fail("the sweep started no picture worker")
 
 
-def _wait_for_child_runs(cwd: Path, experiment: str, count: int, timeout: float = 120) -> None:
-    from learnai.tracking import open_store
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (cwd / "mlruns" / "mlflow.db").exists():
-            client = open_store(tracking_uri(cwd))
-            exp = client.get_experiment_by_name(experiment)
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-            if sum("mlflow.parentRunId" in r.data.tags for r in runs) >= count:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"{count} child runs of {experiment!r} never started")
-
-
 def _group_is_gone(pgid: int, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,7 +78,9 @@ def _finish(proc: subprocess.Popen[str]) -> str:
 
 
 def test_a_sweep_draws_on_one_worker_and_leaves_no_process_behind(tmp_path: Path) -> None:
-    proc = _start(tmp_path, "optimizer.lr=0.01,0.1,1", "tracking.experiment=drawn", *TINY)
+    proc = start_learnai(
+        tmp_path, "-m", "optimizer.lr=0.01,0.1,1", "tracking.experiment=drawn", *TINY
+    )
     _wait_for_worker(proc)
     output = _finish(proc)
     assert proc.returncode == 0, output[-3000:]
@@ -131,9 +105,11 @@ def test_a_sweep_draws_on_one_worker_and_leaves_no_process_behind(tmp_path: Path
 
 def test_a_killed_worker_costs_no_pictures(tmp_path: Path) -> None:
     """SIGKILL (the OOM killer) on the worker: the sweep draws the rest itself."""
-    proc = _start(tmp_path, "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY)
+    proc = start_learnai(
+        tmp_path, "-m", "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY
+    )
     worker = _wait_for_worker(proc)
-    _wait_for_child_runs(tmp_path, "lost", 1)
+    wait_for_child_runs(tmp_path, "lost", 1)
     os.kill(worker, signal.SIGKILL)
     output = _finish(proc)
     assert proc.returncode == 0, output[-3000:]
@@ -150,14 +126,15 @@ def test_a_killed_worker_costs_no_pictures(tmp_path: Path) -> None:
 def test_sigterm_to_the_group_keeps_the_finished_jobs_pictures(tmp_path: Path) -> None:
     """A scheduler's cancel reaches the worker too: the run it was drawing still gets
     its files and ends FINISHED; the job that was training ends KILLED."""
-    proc = _start(
+    proc = start_learnai(
         tmp_path,
+        "-m",
         "trainer.epochs=20,1000000",
         "tracking.experiment=cancelled",
         *[o for o in TINY if not o.startswith("trainer.epochs")],
     )
     _wait_for_worker(proc)
-    _wait_for_child_runs(tmp_path, "cancelled", 2)
+    wait_for_child_runs(tmp_path, "cancelled", 2)
     time.sleep(1.0)  # the second job is training
     os.killpg(proc.pid, signal.SIGTERM)
     output = _finish(proc)

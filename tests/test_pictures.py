@@ -310,7 +310,7 @@ def test_progress_in_a_log_writes_a_line_every_few_seconds(caplog) -> None:
 
 
 def write_files(tmp_path, lr: float, animate: bool, after: int = 0):
-    from learnai.artifacts import write_run_artifacts
+    from learnai.artifacts import RunFiles
 
     torch.manual_seed(0)
     data = nonlinear(n_samples=300, seed=0)
@@ -319,7 +319,7 @@ def write_files(tmp_path, lr: float, animate: bool, after: int = 0):
     trainer = Trainer(EPOCHS, animate=animate, after_divergence=after)
     history = trainer.fit(model, optimizer, data)
     final = evaluate(model, data)
-    write_run_artifacts(tmp_path, "x: 1\n", history, data, final, EPOCHS, 20, (640, 400), "", 1e3)
+    RunFiles.of("x: 1\n", history, data, final, EPOCHS, 20, (640, 400), "", 1e3).write(tmp_path)
     return history, final
 
 
@@ -340,7 +340,7 @@ def test_run_files_of_a_failing_run_hold_its_animation_and_final_state(tmp_path)
 def test_huge_predictions_keep_their_value_in_the_file(tmp_path) -> None:
     """A blow-up's predictions (1e6) stay finite numbers in predictions.npz (float16
     would store inf), so the off-scale note can give their value."""
-    from learnai.artifacts import panel_from_npz, write_run_artifacts
+    from learnai.artifacts import RunFiles, panel_from_npz
     from learnai.loop import Evaluation
 
     data = nonlinear(n_samples=100, seed=0)
@@ -348,7 +348,7 @@ def test_huge_predictions_keep_their_value_in_the_file(tmp_path) -> None:
     history = History([2.0, 5e4], [4e4, 6e5], [1, 2], huge, "diverged", diverged_at=1)
     n_val = len(data.y_val)
     final = Evaluation(5e4, 6e5, -1e5, np.zeros(n_val, np.float32), huge[-1])
-    write_run_artifacts(tmp_path, "", history, data, final, 200, 20, (640, 400), "", 1e3)
+    RunFiles.of("", history, data, final, 200, 20, (640, 400), "", 1e3).write(tmp_path)
     panel = panel_from_npz(tmp_path / "predictions.npz")
     assert np.isfinite(panel.frames).all()
     assert panel.frames.max() == pytest.approx(1e6)

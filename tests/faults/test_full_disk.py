@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, learnai_env, run_learnai
+from sweep_helpers import TINY, run_learnai, start_learnai
 
 pytestmark = pytest.mark.slow
 # Long enough to fill the disk while it trains (seconds here), short enough to finish.
@@ -36,17 +34,6 @@ def _fill(disk: Path) -> Path:
         except OSError as exc:
             assert exc.errno == errno.ENOSPC, exc
     return filler
-
-
-def _start(cwd: Path, *overrides: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "learnai", *overrides],
-        cwd=cwd,
-        env=learnai_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _wait_running(uri: str, timeout_s: float = 120, child: bool = False) -> str:
@@ -72,7 +59,9 @@ def test_artifacts_on_a_full_disk_end_the_run_failed(tmp_path: Path, tmpfs) -> N
 
     disk = tmpfs(size="2m")
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    job = _start(tmp_path, f"tracking.uri={uri}", f"tracking.artifact_location={disk}", *LONG)
+    job = start_learnai(
+        tmp_path, f"tracking.uri={uri}", f"tracking.artifact_location={disk}", *LONG
+    )
     run_id = _wait_running(uri)
     _fill(disk)
     _out, err = job.communicate(timeout=300)
@@ -88,7 +77,7 @@ def test_a_store_on_a_full_disk_is_closed_by_the_next_run(tmp_path: Path, tmpfs)
     disk = tmpfs(size="8m")
     uri = f"sqlite:///{disk / 'mlflow.db'}"
     artifacts = f"tracking.artifact_location={tmp_path / 'artifacts'}"
-    job = _start(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, *UNTIL_FULL)
+    job = start_learnai(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, *UNTIL_FULL)
     run_id = _wait_running(uri)
     filler = _fill(disk)
     _out, err = job.communicate(timeout=300)
@@ -113,7 +102,7 @@ def test_a_sweeps_files_on_a_full_disk_end_its_runs_failed(tmp_path: Path, tmpfs
 
     disk = tmpfs(size="2m")
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    job = _start(
+    job = start_learnai(
         tmp_path,
         "-m",
         "trainer.seed=0",

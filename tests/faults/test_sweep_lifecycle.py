@@ -19,7 +19,9 @@ from sweep_helpers import (
     mlflow_client,
     parent_runs,
     run_learnai,
+    start_learnai,
     tracking_uri,
+    wait_for_child_runs,
 )
 
 pytestmark = pytest.mark.slow
@@ -27,38 +29,9 @@ pytestmark = pytest.mark.slow
 LONG = ("trainer.epochs=1000000", "trainer.progress=false", "trainer.animation.enabled=false")
 
 
-def _popen(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "learnai", *args],
-        cwd=cwd,
-        env=learnai_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a scheduler's job has
-    )
-
-
-def _wait_for_runs(cwd: Path, experiment: str, count: int, timeout: float = 120) -> list:
-    from learnai.tracking import open_store
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (cwd / "mlruns" / "mlflow.db").exists():
-            client = open_store(tracking_uri(cwd))
-            exp = client.get_experiment_by_name(experiment)
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-            running = [r for r in runs if r.info.status == "RUNNING"]
-            children = [r for r in running if "mlflow.parentRunId" in r.data.tags]
-            if len(children) >= count:
-                return children
-        time.sleep(0.5)
-    pytest.fail(f"{count} child runs of {experiment!r} never started")
-
-
 def test_two_sweeps_sharing_a_sweep_dir_keep_their_own_children(tmp_path: Path) -> None:
     args = ("-m", "optimizer.lr=0.01,0.02", "hydra.sweep.dir=shared", "tracking.experiment=twin")
-    procs = [_popen(tmp_path, *args, *TINY) for _ in range(2)]
+    procs = [start_learnai(tmp_path, *args, *TINY) for _ in range(2)]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
@@ -175,7 +148,7 @@ def test_long_run_names_stay_within_mlflow_limits(tmp_path: Path) -> None:
 
 
 def test_sigterm_to_a_joblib_sweeps_process_group_leaves_nothing_running(tmp_path: Path) -> None:
-    proc = _popen(
+    proc = start_learnai(
         tmp_path,
         "-m",
         "hydra/launcher=joblib",
@@ -186,7 +159,7 @@ def test_sigterm_to_a_joblib_sweeps_process_group_leaves_nothing_running(tmp_pat
         *LONG,
     )
     try:
-        _wait_for_runs(tmp_path, "group", 2)
+        wait_for_child_runs(tmp_path, "group", 2, running=True)
         time.sleep(1.0)
         os.killpg(proc.pid, signal.SIGTERM)  # what SLURM's scancel and `kill -- -PGID` do
         _, err = proc.communicate(timeout=120)
@@ -201,7 +174,7 @@ def test_sigterm_to_a_joblib_sweeps_process_group_leaves_nothing_running(tmp_pat
 
 
 def test_after_sigkill_the_next_command_reaps_the_dead_run(tmp_path: Path) -> None:
-    proc = _popen(tmp_path, "tracking.experiment=reap", *LONG)
+    proc = start_learnai(tmp_path, "tracking.experiment=reap", *LONG)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
