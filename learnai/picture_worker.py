@@ -42,7 +42,7 @@ class _Waiting:
     uri: str  # the run's store, named when it fails
     files: RunFiles
     folder: tempfile.TemporaryDirectory
-    drawn: Future
+    drawn: Future | None  # None: the worker was gone, this process draws them
     done_at_ms: int  # the run's end time: when its job finished, not when it was logged
 
 
@@ -97,7 +97,7 @@ def submit(recorder: RunRecorder, uri: str, files: RunFiles) -> None:
         drawn = _pool.submit(_draw, files, folder.name)
     except Exception:  # the worker is gone: draw here
         _stop_pool()
-        _finish(_Waiting(recorder, uri, files, folder, _done_future(), done_at), draw_here=True)
+        _finish(_Waiting(recorder, uri, files, folder, None, done_at), draw_here=True)
         return
     _waiting = _Waiting(recorder, uri, files, folder, drawn, done_at)
 
@@ -112,7 +112,7 @@ def settle() -> None:
 
     draw_here = False
     try:
-        waiting.drawn.result(timeout=DRAW_TIMEOUT_S)
+        waiting.drawn.result(timeout=DRAW_TIMEOUT_S)  # type: ignore[union-attr]
     except BrokenProcessPool:  # killed, out of memory: draw here instead
         _stop_pool()
         draw_here = True
@@ -121,7 +121,7 @@ def settle() -> None:
         return
     except BaseException:  # stopped while waiting: the run's metrics are in, keep them
         waiting.folder.cleanup()
-        _end_quietly(waiting, "KILLED")
+        waiting.recorder.end_despite("KILLED", waiting.done_at_ms)
         raise
     _finish(waiting, draw_here)
 
@@ -129,9 +129,12 @@ def settle() -> None:
 def call(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
     """Start ``fn(*args)`` in the worker; return what waits for it. Without a worker (or
     if it dies) ``fn`` runs here, so the picture is drawn either way."""
+    if _pool is None:
+        fn(*args)
+        return lambda: None
     try:
-        future = _pool.submit(fn, *args)  # type: ignore[union-attr]
-    except Exception:  # no worker, or it is gone
+        future = _pool.submit(fn, *args)
+    except Exception:  # the worker is gone
         _stop_pool()
         fn(*args)
         return lambda: None
@@ -181,25 +184,7 @@ def _fail(waiting: _Waiting, exc: BaseException) -> None:
         "run %s: its files could not be saved: %s", name, mask_secrets(reason.splitlines()[0])
     )
     waiting.folder.cleanup()
-    _end_quietly(waiting, "FAILED")
-
-
-def _end_quietly(waiting: _Waiting, status: str) -> None:
-    from learnai.secrets import mask_secrets
-
-    try:
-        waiting.recorder.end(status, end_time=waiting.done_at_ms)
-    except Exception as exc:
-        name = waiting.recorder.run_name or waiting.recorder.run_id
-        log.error("could not end run %s as %s: %s", name, status, mask_secrets(str(exc)))
-
-
-def _done_future() -> Future:
-    from concurrent.futures import Future
-
-    future: Future[Any] = Future()
-    future.set_result(None)
-    return future
+    waiting.recorder.end_despite("FAILED", waiting.done_at_ms)
 
 
 def _stop_pool() -> None:

@@ -89,13 +89,16 @@ def run(cfg: DictConfig) -> Result:
     # A new store's tables, made by another process while this one builds the job and
     # imports MLflow; a config refused above has created nothing.
     tracking.prepare_in_background(uri)
-    if not picture_worker.active():  # else the worker draws, and imports matplotlib
+    # This sweep's worker draws the pictures while the next job trains (and imports
+    # matplotlib there): see learnai.picture_worker.
+    drawn_elsewhere = picture_worker.active()
+    if not drawn_elsewhere:
         from learnai.animation import pyplot
 
         pyplot()  # the plots' library too: imported now, it is frozen with the rest
     heap.settle_once()  # before this job builds anything: see learnai.heap
     # a core for the picture worker: torch's spinning threads would slow both down
-    reserved = 1 if picture_worker.active() else 0
+    reserved = 1 if drawn_elsewhere else 0
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus, reserved)
     torch.manual_seed(cfg.trainer.seed)
     data: Dataset = instantiate(cfg.data)
@@ -120,13 +123,13 @@ def run(cfg: DictConfig) -> Result:
         result, files = _train_and_record(
             cfg, recorder, model, optimizer, data.to(device), device, trial
         )
-        if picture_worker.active():  # drawn while the next job trains; ended once logged
+        if drawn_elsewhere:  # the run ends once its files are drawn and logged
             recorder.flush()
         else:
             _write_files(recorder, files)
     except BaseException as exc:
         status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
-        _end_despite(recorder, status)
+        recorder.end_despite(status)
         if status == "KILLED":  # Ctrl-C, SIGTERM: say what the stop left behind
             log.warning(
                 "run %s stopped: ended KILLED, with its params and the metrics logged so far",
@@ -140,7 +143,7 @@ def run(cfg: DictConfig) -> Result:
         if failure is not None:
             raise failure from exc
         raise
-    if picture_worker.active():
+    if drawn_elsewhere:
         picture_worker.submit(recorder, uri, files)
     else:
         recorder.end("FINISHED")
@@ -149,18 +152,6 @@ def run(cfg: DictConfig) -> Result:
         trial.set_user_attr("outcome", result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
     return result
-
-
-def _end_despite(recorder: Any, status: str) -> None:
-    """End the run; if the store refuses (full disk, gone), say so and keep the first
-    error: the run stays RUNNING until the next run in its experiment repairs it."""
-    try:
-        recorder.end(status)
-    except Exception as exc:
-        from learnai.secrets import mask_secrets
-
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.error("could not end run %s as %s: %s", recorder.run_id, status, mask_secrets(first))
 
 
 def _study_storage(ctx: JobContext) -> str | None:

@@ -157,17 +157,6 @@ def _panel_children(children: list[Child]) -> list[Child]:
     return ranked[:half] + ranked[-half:]
 
 
-def side_by_side(uri: str, children: list[Child], out: Path) -> None:
-    """All runs' training animations in one GIF: the sweep's lesson in one picture.
-
-    Every frame shows all panels at the same epoch, so runs compare like for like; the
-    frames are spread over the epochs some run recorded, which are densest where a
-    diverged run recorded every epoch of its blow-up."""
-    panels = gather_panels(uri, children)
-    if panels:
-        draw_side_by_side(panels, out)
-
-
 def gather_panels(uri: str, children: list[Child]) -> list[Any]:
     """The side-by-side animation's panels, from the runs' ``predictions.npz``."""
     from learnai.artifacts import PREDICTIONS, panel_from_npz
@@ -184,8 +173,12 @@ def gather_panels(uri: str, children: list[Child]) -> list[Any]:
 
 
 def draw_side_by_side(panels: list[Any], out: Path) -> None:
-    """Draw the panels' frames into ``out``/side_by_side.gif (no store needed: a picture
-    worker can do it)."""
+    """All runs' training animations in one GIF (``out``/side_by_side.gif): the sweep's
+    lesson in one picture. It needs no store, so a picture worker can draw it.
+
+    Every frame shows all panels at the same epoch, so runs compare like for like; the
+    frames are spread over the epochs some run recorded, which are densest where a
+    diverged run recorded every epoch of its blow-up."""
     from learnai.animation import render, save_gif
 
     cols = min(len(panels), 3 if len(panels) > 4 else len(panels))

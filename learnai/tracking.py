@@ -250,6 +250,16 @@ class RunRecorder:
         finally:
             self.client.set_terminated(self.run_id, status, end_time=end_time)
 
+    def end_despite(self, status: str, end_time: int | None = None) -> None:
+        """:meth:`end`, but a store that refuses (full disk, gone) is logged in one line
+        instead of raised, so the error that is ending the run stays the one reported;
+        the run stays RUNNING until the next run in its experiment repairs it."""
+        try:
+            self.end(status, end_time)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.error("could not end run %s as %s: %s", self.run_id, status, mask_secrets(first))
+
 
 class EpochMetrics:
     """Training callback: queue each chunk's epoch losses, flush every few seconds."""

@@ -252,14 +252,11 @@ class Sweep:
         return summary
 
 
-# Launchers that run every job in the process that started the sweep, one at a time.
-IN_PROCESS_LAUNCHERS = {"hydra._internal.core_plugins.basic_launcher.BasicLauncher"}
-
-
 def _jobs_run_here(cfg: DictConfig) -> bool:
-    """Whether this process trains the jobs (Hydra's basic launcher), so work can overlap
-    them; joblib, submitit and Ray run them in processes of their own."""
-    return str(cfg.hydra.launcher.get("_target_")) in IN_PROCESS_LAUNCHERS
+    """Whether this process trains the jobs, one after another (``hydra/launcher=basic``,
+    Hydra's default), so work can overlap them; joblib, submitit and Ray run them in
+    processes of their own."""
+    return cfg.hydra.runtime.choices.get("hydra/launcher") == "basic"
 
 
 def _check_stores(cfg: DictConfig, uri: str, sweeper: str) -> None:
