@@ -9,6 +9,9 @@ pyinstrument samples the stack every millisecond (no tracing, so training runs a
 speed). Each sample goes to the innermost phase on its stack, except that any sample
 inside an ``import`` counts as imports. Interpreter start-up before the profiler and
 teardown after ``main`` returns are timed from outside: they form "exit" and "start".
+Only the sweep's own process is sampled: its tracking and picture workers run on the
+other core, and the time it waits for them counts as store (its first run, while the
+tracking worker opens the store), artifacts (pictures) or logging.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ MARKERS: list[tuple[str, str | None, str]] = [
     ("artifacts", None, "learnai/sweep_report.py"),
     ("artifacts", None, "learnai/sweep/study_report.py"),
     ("logging", None, "learnai/tracking.py"),  # RunRecorder: params, metrics, files, end
+    # waits for the workers: the store the tracking worker opens, the pictures being drawn
+    ("store", "start_run", "learnai/tracking_worker.py"),
+    ("artifacts", None, "learnai/picture_worker.py"),
 ]
 PHASES = ["start", "imports", "composition", "store", "training", "artifacts", "logging"]
 PHASES += ["other", "exit"]

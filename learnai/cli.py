@@ -36,7 +36,7 @@ def _entry(cfg: DictConfig) -> float:
     from learnai.runner import train
 
     try:
-        return train(cfg)
+        return train(cfg, own_process=True)
     except ConfigError as err:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweeper records this job as failed

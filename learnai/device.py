@@ -55,3 +55,10 @@ def set_threads(
     threads = cpu_threads(num_threads, parallel_jobs, cpus, os.environ, launcher_cpus)
     torch.set_num_threads(threads)
     return threads
+
+
+def warm_torch() -> None:
+    """Build torch's first optimizer now: that one costs ~1 s (torch loads its compiler's
+    machinery for it), which a command spends while its tracking worker opens the store
+    instead of in its first job."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)

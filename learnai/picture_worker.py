@@ -11,13 +11,12 @@ sweep reports. Jobs in other processes (joblib, submitit, Ray) draw their own pi
 What can go wrong stays recorded: a worker that dies is replaced by drawing here; a
 run whose files cannot be logged ends FAILED with one line; a sweep stopped while a run
 waits still logs it (Ctrl-C and SIGTERM reach the worker's group too, so the worker
-ignores both and is shut down by this process).
+ignores both and is shut down by this process; see learnai.worker_process).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,18 +49,13 @@ _pool: ProcessPoolExecutor | None = None
 _waiting: _Waiting | None = None
 
 
-def _ignore_stops() -> None:
-    """In the worker: Ctrl-C and a scheduler's SIGTERM are for the sweep process, which
-    finishes the run being drawn and then shuts this worker down."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def _warm() -> None:
     """In the worker: import what drawing needs, before the first run arrives."""
+    from learnai import heap
     from learnai.animation import pyplot
 
     pyplot()
+    heap.settle_once()
 
 
 def _draw(files: RunFiles, folder: str) -> None:
@@ -76,9 +70,11 @@ def start() -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from learnai.worker_process import start_worker
+
     # spawn: this process may already run torch's threads, which fork does not survive
     context = multiprocessing.get_context("spawn")
-    _pool = ProcessPoolExecutor(1, mp_context=context, initializer=_ignore_stops)
+    _pool = ProcessPoolExecutor(1, mp_context=context, initializer=start_worker)
     _pool.submit(_warm)
 
 
@@ -102,8 +98,10 @@ def submit(recorder: RunRecorder, uri: str, files: RunFiles) -> None:
     _waiting = _Waiting(recorder, uri, files, folder, drawn, done_at)
 
 
-def settle() -> None:
-    """Log and end the run that waits for its pictures, if any."""
+def settle(strict: bool = False) -> None:
+    """Log and end the run that waits for its pictures, if any. A run whose files cannot
+    be saved ends FAILED; ``strict`` (a single run: the command's only work) then raises
+    why, as one line, instead of logging it."""
     global _waiting
     waiting, _waiting = _waiting, None
     if waiting is None:
@@ -117,13 +115,13 @@ def settle() -> None:
         _stop_pool()
         draw_here = True
     except Exception as exc:
-        _fail(waiting, exc)
+        _fail(waiting, exc, strict)
         return
     except BaseException:  # stopped while waiting: the run's metrics are in, keep them
         waiting.folder.cleanup()
         waiting.recorder.end_despite("KILLED", waiting.done_at_ms)
         raise
-    _finish(waiting, draw_here)
+    _finish(waiting, draw_here, strict)
 
 
 def call(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
@@ -159,32 +157,34 @@ def drain() -> None:
         _stop_pool()
 
 
-def _finish(waiting: _Waiting, draw_here: bool) -> None:
+def _finish(waiting: _Waiting, draw_here: bool, strict: bool = False) -> None:
     try:
         if draw_here:
             waiting.files.write(Path(waiting.folder.name))
         waiting.recorder.log_artifacts(Path(waiting.folder.name))
         waiting.recorder.end("FINISHED", end_time=waiting.done_at_ms)
     except Exception as exc:
-        _fail(waiting, exc)
+        _fail(waiting, exc, strict)
     finally:
         waiting.folder.cleanup()
 
 
-def _fail(waiting: _Waiting, exc: BaseException) -> None:
+def _fail(waiting: _Waiting, exc: Exception, strict: bool = False) -> None:
     """The run's metrics are in; its files are not: end it FAILED and say why, once
     (a full disk or a lost store as the single-run path words it)."""
     from learnai.secrets import mask_secrets
     from learnai.store_failures import explain_failure
 
     known = explain_failure(exc, waiting.uri)
+    waiting.folder.cleanup()
+    waiting.recorder.end_despite("FAILED", waiting.done_at_ms)
+    if strict:
+        raise known if known is not None else exc
     reason = str(known) if known is not None else str(exc).strip() or type(exc).__name__
     name = waiting.recorder.run_name or waiting.recorder.run_id
     log.error(
         "run %s: its files could not be saved: %s", name, mask_secrets(reason.splitlines()[0])
     )
-    waiting.folder.cleanup()
-    waiting.recorder.end_despite("FAILED", waiting.done_at_ms)
 
 
 def _stop_pool() -> None:

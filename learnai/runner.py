@@ -35,6 +35,7 @@ class Result:
     val_r2: float
     equation: str = ""  # a linear model's fitted line, e.g. "y = 2.013 x + 1.001"
     name: str = ""
+    experiment_id: str | None = None
 
 
 def classify(history: History, val_r2: float, threshold: float) -> str:
@@ -45,13 +46,13 @@ def classify(history: History, val_r2: float, threshold: float) -> str:
     return "converged" if math.isfinite(val_r2) and val_r2 >= threshold else "stalled"
 
 
-def train(cfg: DictConfig) -> float:
+def train(cfg: DictConfig, own_process: bool = False) -> float:
     """Train and track one run; return its objective (``inf`` when it diverged).
 
     Raises ``optuna.TrialPruned`` after recording the run when the sweeper's pruner
-    stopped it.
+    stopped it. ``own_process``: see :func:`run`.
     """
-    result = run(cfg)
+    result = run(cfg, own_process)
     if result.outcome == "pruned":
         import optuna
 
@@ -59,14 +60,32 @@ def train(cfg: DictConfig) -> float:
     return result.objective
 
 
-def run(cfg: DictConfig) -> Result:
+def run(cfg: DictConfig, own_process: bool = False) -> Result:
+    """Train and track one run. ``own_process``: the run is the command's only work (a
+    single ``python -m learnai``), so it hands its store calls and pictures to worker
+    processes (learnai.tracking_worker, learnai.picture_worker) that import MLflow and
+    matplotlib while this one imports torch and trains; they end with the run."""
+    from learnai import picture_worker, tracking_worker
+
+    ctx = job_context()
+    owns_workers = own_process and not ctx.is_multirun and not tracking_worker.active()
+    try:
+        return _run(cfg, ctx, owns_workers)
+    finally:
+        if owns_workers:
+            try:
+                picture_worker.drain()
+            finally:
+                tracking_worker.stop()
+
+
+def _run(cfg: DictConfig, ctx: JobContext, owns_workers: bool) -> Result:
     # Everything that can reject the config happens before the MLflow run exists.
     validate(cfg)
     from learnai import tracking
     from learnai.resources import check_resources
     from learnai.store_checks import check_run_stores
 
-    ctx = job_context()
     _exit_on_sigterm()
     _guard_secrets(cfg)
     parent_run_id = cfg.tracking.parent_run_id or ctx.parent_run_id
@@ -79,26 +98,34 @@ def run(cfg: DictConfig) -> Result:
     # A dead, unwritable or shared store and a run too big for memory: one line, now.
     check_run_stores(uri, cfg.tracking.artifact_location, _study_storage(ctx))
     check_resources(cfg, ctx.parallel_jobs)
+    from learnai import heap, picture_worker, tracking_worker
+
+    if owns_workers:
+        tracking_worker.start()  # it imports MLflow while this process imports torch
     import torch
     from hydra.utils import instantiate
 
-    from learnai import heap, picture_worker
-    from learnai.device import resolve_device, set_threads
+    from learnai.device import resolve_device, set_threads, warm_torch
 
     device = resolve_device(cfg.trainer.device, ctx.job_num)  # the last check of the config
-    # A new store's tables, made by another process while this one builds the job and
-    # imports MLflow; a config refused above has created nothing.
-    tracking.prepare_in_background(uri)
-    # This sweep's worker draws the pictures while the next job trains (and imports
+    # A new store's tables, made by another process while this one builds the job; a
+    # config refused above has created nothing.
+    if owns_workers:
+        tracking_worker.prepare(uri)
+        warm_torch()  # what the tracking worker's store takes longer to open than
+    else:
+        tracking.prepare_in_background(uri)
+    # A sweep's worker draws the pictures while the next job trains (and imports
     # matplotlib there): see learnai.picture_worker.
-    drawn_elsewhere = picture_worker.active()
+    drawn_elsewhere = owns_workers or picture_worker.active()
     if not drawn_elsewhere:
         from learnai.animation import pyplot
 
         pyplot()  # the plots' library too: imported now, it is frozen with the rest
     heap.settle_once()  # before this job builds anything: see learnai.heap
-    # a core for the picture worker: torch's spinning threads would slow both down
-    reserved = 1 if drawn_elsewhere else 0
+    # a core for a sweep's picture worker, which draws while the next job trains: torch's
+    # spinning threads would slow both down (a single run's pictures come after training)
+    reserved = 1 if picture_worker.active() else 0
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus, reserved)
     torch.manual_seed(cfg.trainer.seed)
     data: Dataset = instantiate(cfg.data)
@@ -117,6 +144,8 @@ def run(cfg: DictConfig) -> Result:
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
     )
+    if owns_workers:
+        picture_worker.start()  # it imports matplotlib while this run trains
     try:
         if trial is not None:  # inside: a storage error must not leave the run RUNNING
             trial.set_user_attr("mlflow_run_id", recorder.run_id)
@@ -145,9 +174,12 @@ def run(cfg: DictConfig) -> Result:
         raise
     if drawn_elsewhere:
         picture_worker.submit(recorder, uri, files)
+        if owns_workers:  # the run ends once its files are in; if they cannot be, say why
+            picture_worker.settle(strict=True)
     else:
         recorder.end("FINISHED")
     result.name = recorder.run_name or ""
+    result.experiment_id = recorder.experiment_id
     if trial is not None:
         trial.set_user_attr("outcome", result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
@@ -326,10 +358,7 @@ def _summary(result: Result, uri: str, device: Any, show_ui: bool) -> None:
         line += f" | {result.equation}"
     log.info("%s", line)
     if show_ui:  # a sweep prints this once, at its end
-        from learnai.tracking import open_store
-
         log.info(
             "run %s on %s | train_loss %.4g", result.run_id, device.type, result.final_train_loss
         )
-        experiment_id = open_store(uri).get_run(result.run_id).info.experiment_id
-        log.info("open the MLflow UI: %s", ui_command(uri, experiment_id))
+        log.info("open the MLflow UI: %s", ui_command(uri, result.experiment_id))

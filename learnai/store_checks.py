@@ -235,6 +235,23 @@ def _db_reason(exc: Exception) -> str:
     return mask_secrets(" ".join(line.strip() for line in text.splitlines() if line.strip()))
 
 
+def _sqlite_tables(db: Path, key: str, shown: str) -> set[str]:
+    """A SQLite file's tables, read with the standard library: a sweep whose store calls
+    run in its tracking worker never imports SQLAlchemy for this check."""
+    import sqlite3
+
+    try:
+        read_only = f"{db.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(read_only, uri=True, timeout=SQLITE_TIMEOUT_S)
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return {name for (name,) in rows}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{key}: cannot read {shown}: {_db_reason(exc)}") from None
+
+
 def _check_database(uri: str, key: str, shown: str) -> None:
     from sqlalchemy import text
 
@@ -250,19 +267,22 @@ def _check_database(uri: str, key: str, shown: str) -> None:
 
 def _check_tables(uri: str, key: str, shown: str) -> None:
     """A database that already holds the *other* tool's schema is the wrong one."""
-    from sqlalchemy import inspect
-
     db = sqlite_path(uri)
-    if db is not None and not db.exists():
-        return
-    engine = _engine(uri, key, shown)
-    try:
-        with engine.connect() as conn:
-            tables = set(inspect(conn).get_table_names())
-    except Exception as exc:
-        raise StoreError(f"{key}: cannot read {shown}: {_db_reason(exc)}") from None
-    finally:
-        engine.dispose()
+    if db is not None:
+        if not db.exists():
+            return
+        tables = _sqlite_tables(db, key, shown)
+    else:
+        from sqlalchemy import inspect
+
+        engine = _engine(uri, key, shown)
+        try:
+            with engine.connect() as conn:
+                tables = set(inspect(conn).get_table_names())
+        except Exception as exc:
+            raise StoreError(f"{key}: cannot read {shown}: {_db_reason(exc)}") from None
+        finally:
+            engine.dispose()
     mlflow, optuna = "experiments" in tables, "studies" in tables
     if key == "tracking.uri" and optuna and not mlflow:
         raise StoreError(f"{key}: {shown} holds an Optuna study storage, not an MLflow store")

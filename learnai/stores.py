@@ -192,6 +192,15 @@ def _pg_advisory_lock(uri: str) -> Iterator[None]:
         engine.dispose()
 
 
+def quiet_mlflow() -> None:
+    """MLflow's defaults that learnai changes (the user's environment wins)."""
+    # Progress bars for local artifact copies only clutter the sweep's console output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow 3 sends usage telemetry from every logging call; off unless the user opts in
+    # (MLFLOW_DISABLE_TELEMETRY=false): it costs time and a tracker should not phone home.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
 _clients: dict[str, MlflowClient] = {}
 _creating: dict[str, subprocess.Popen] = {}
 
@@ -236,11 +245,7 @@ def open_store(uri: str) -> MlflowClient:
     """
     if uri in _clients:
         return _clients[uri]
-    # Progress bars for local artifact copies only clutter the sweep's console output.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # MLflow 3 sends usage telemetry from every logging call; off unless the user opts in
-    # (MLFLOW_DISABLE_TELEMETRY=false): it costs time and a tracker should not phone home.
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    quiet_mlflow()
     bound_waits()
     from mlflow import MlflowClient
 

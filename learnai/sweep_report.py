@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from learnai import picture_worker, sweep_runs, tracking
+from learnai.tracking_worker import in_worker
 
 log = logging.getLogger("learnai")
 
@@ -82,6 +83,7 @@ def _metric(run: Any, key: str) -> float:
     return float(run.data.metrics.get(key, math.nan))
 
 
+@in_worker
 def collect(uri: str, parent_run_id: str) -> list[Child]:
     children = []
     for run in sweep_runs.child_runs(uri, parent_run_id):
@@ -157,6 +159,7 @@ def _panel_children(children: list[Child]) -> list[Child]:
     return ranked[:half] + ranked[-half:]
 
 
+@in_worker
 def gather_panels(uri: str, children: list[Child]) -> list[Any]:
     """The side-by-side animation's panels, from the runs' ``predictions.npz``."""
     from learnai.artifacts import PREDICTIONS, panel_from_npz
@@ -194,6 +197,15 @@ def draw_side_by_side(panels: list[Any], out: Path) -> None:
     save_gif(frames, out / SIDE_BY_SIDE, fps=10)
 
 
+@in_worker
+def draw_comparison(curves: list[Any], out: Path, title: str) -> None:
+    """The sweep's loss curves in one figure: drawn by the tracking worker when the sweep
+    has one (matplotlib is loaded there, and the picture worker draws the GIF meanwhile)."""
+    from learnai.plots import compare_losses
+
+    compare_losses(curves, out, title)
+
+
 def _timeline(panels: list[Any], frames: int) -> list[int]:
     """Up to ``frames`` epochs, evenly spread over those that have a frame in some panel
     (always the first and the last)."""
@@ -224,7 +236,7 @@ def _compact(panel: Any, timeline: list[int]) -> Any:
 
 def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
     """Write the table, comparison figure and side-by-side animation onto the parent."""
-    from learnai.plots import RunCurve, compare_losses
+    from learnai.plots import RunCurve
 
     children = collect(uri, recorder.run_id)
     summary = SweepSummary(children, recorder.run_id)
@@ -252,7 +264,7 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
         panels = gather_panels(uri, children)
         # drawn on two cores when the sweep has a picture worker: it is the slower one
         drawn = picture_worker.call(draw_side_by_side, panels, out) if panels else None
-        compare_losses(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
+        draw_comparison(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
         if drawn is not None:
             drawn()
         recorder.log_artifacts(out)

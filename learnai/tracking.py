@@ -163,15 +163,24 @@ def _check_parent(client: MlflowClient, parent_run_id: str) -> None:
 
 
 class RunRecorder:
-    """One MLflow run: created on start, written in batches, ended with a status."""
+    """One MLflow run: created on start, written in batches, ended with a status.
+
+    Metrics wait in plain tuples until :meth:`flush`; every write goes through
+    :meth:`_write`, :meth:`log_artifacts` and :meth:`_terminate`, the only methods that
+    touch the store (:class:`learnai.tracking_worker.RemoteRecorder` runs those three in
+    the sweep's tracking worker instead).
+    """
 
     run_name: str | None = None  # MLflow's (possibly generated) name of the run
+    experiment_id: str | None = None
 
-    def __init__(self, client: MlflowClient, run_id: str, flush_every_s: float = 5.0) -> None:
+    def __init__(
+        self, client: MlflowClient | None, run_id: str, flush_every_s: float = 5.0
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.flush_every_s = flush_every_s
-        self._pending: list[Any] = []
+        self._pending: list[tuple[str, float, int, int]] = []  # key, value, ms, step
         self._last_flush = time.monotonic()
 
     @classmethod
@@ -185,6 +194,12 @@ class RunRecorder:
         artifact_location: str | None = None,
         flush_every_s: float = 5.0,
     ) -> RunRecorder:
+        from learnai import tracking_worker
+
+        if tracking_worker.active():  # this sweep's store calls run in its worker
+            return tracking_worker.start_run(
+                uri, experiment, run_name, tags, parent_run_id, artifact_location, flush_every_s
+            )
         client = open_store(uri)
         experiment_id = ensure_experiment(client, experiment, artifact_location)
         if (uri, experiment_id) not in _reaped:
@@ -201,32 +216,25 @@ class RunRecorder:
         run = client.create_run(experiment_id, tags=all_tags, run_name=name)
         recorder = cls(client, run.info.run_id, flush_every_s)
         recorder.run_name = run.info.run_name
+        recorder.experiment_id = experiment_id
         return recorder
 
     def log_params(self, params: Mapping[str, str]) -> None:
-        from mlflow.entities import Param
-
-        items = [Param(k, str(v)) for k, v in params.items()]
+        items = [(k, str(v)) for k, v in params.items()]
         for i in range(0, len(items), 100):  # MLflow caps params per batch at 100
-            self.client.log_batch(self.run_id, params=items[i : i + 100])
+            self._write(params=items[i : i + 100])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self._write(tags=[(k, str(v)) for k, v in tags.items()])
 
     def add_metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         """Queue metrics; they reach the store on the next :meth:`flush`."""
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
-        self._pending += [Metric(k, float(v), now, step) for k, v in values.items()]
+        self._pending += [(k, float(v), now, step) for k, v in values.items()]
 
     def add_series(self, name: str, values: Iterable[float], start_step: int = 0) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
-        self._pending += [Metric(name, float(v), now, start_step + i) for i, v in enumerate(values)]
+        self._pending += [(name, float(v), now, start_step + i) for i, v in enumerate(values)]
 
     def flush(self, force: bool = True) -> None:
         """Write queued metrics; without ``force``, only if ``flush_every_s`` has passed."""
@@ -236,11 +244,8 @@ class RunRecorder:
             return
         pending, self._pending = self._pending, []
         for i in range(0, len(pending), MAX_BATCH):
-            self.client.log_batch(self.run_id, metrics=pending[i : i + MAX_BATCH])
+            self._write(metrics=pending[i : i + MAX_BATCH])
         self._last_flush = time.monotonic()
-
-    def log_artifacts(self, local_dir: Path) -> None:
-        self.client.log_artifacts(self.run_id, str(local_dir))
 
     def end(self, status: str = "FINISHED", end_time: int | None = None) -> None:
         """Flush what is queued and close the run (FINISHED, FAILED or KILLED); its end
@@ -248,7 +253,7 @@ class RunRecorder:
         try:
             self.flush()
         finally:
-            self.client.set_terminated(self.run_id, status, end_time=end_time)
+            self._terminate(status, end_time)
 
     def end_despite(self, status: str, end_time: int | None = None) -> None:
         """:meth:`end`, but a store that refuses (full disk, gone) is logged in one line
@@ -259,6 +264,37 @@ class RunRecorder:
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             log.error("could not end run %s as %s: %s", self.run_id, status, mask_secrets(first))
+
+    # The store's side: one batch, the run's files, its end.
+    def _write(
+        self,
+        metrics: Iterable[tuple[str, float, int, int]] = (),
+        params: Iterable[tuple[str, str]] = (),
+        tags: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        self.client.log_batch(  # type: ignore[union-attr]
+            self.run_id,
+            metrics=[Metric(*m) for m in metrics],
+            params=[Param(*p) for p in params],
+            tags=[RunTag(*t) for t in tags],
+        )
+
+    def log_artifacts(self, local_dir: Path) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir))  # type: ignore[union-attr]
+
+    def _terminate(self, status: str, end_time: int | None) -> None:
+        self.client.set_terminated(self.run_id, status, end_time=end_time)  # type: ignore[union-attr]
+
+
+def recorder_for(uri: str, run_id: str) -> RunRecorder:
+    """A recorder for an existing run (a sweep's parent, adding its study report)."""
+    from learnai import tracking_worker
+
+    if tracking_worker.active():
+        return tracking_worker.RemoteRecorder(uri, run_id)
+    return RunRecorder(open_store(uri), run_id)
 
 
 class EpochMetrics:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -187,6 +189,69 @@ def error_line(proc: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines, f"nothing on stderr; stdout:\n{proc.stdout}"
     return lines[-1]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _started(pid: int) -> int:
+    """When ``pid`` started, in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def wait_for_workers(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, int]:
+    """The pids of a sweep's tracking worker and picture worker (spawned processes, not
+    the resource tracker), found among its children; the tracking worker starts first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        spawned = [
+            pid
+            for pid in _children(proc.pid)
+            if "spawn_main" in (line := _cmdline(pid)) and "resource_tracker" not in line
+        ]
+        if len(spawned) == 2:
+            tracking, picture = sorted(spawned, key=lambda pid: (_started(pid), pid))
+            return tracking, picture
+        time.sleep(0.05)
+    pytest.fail("the sweep did not start its two workers")
+
+
+def group_is_gone(pgid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def finish(proc: subprocess.Popen[str]) -> str:
+    """Wait for a sweep started by :func:`start_learnai`; its stdout and stderr. Its
+    group is killed if it hangs."""
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return out + err
 
 
 def has_joblib_launcher() -> bool:

@@ -1,7 +1,8 @@
 """A sweep draws its runs' pictures on a worker process while the next job trains.
 
 Real processes and real signals: the sweep runs in its own process group, as a
-scheduler's job does; the worker is found among the sweep process's children.
+scheduler's job does; the worker is found among the sweep process's children (after the
+tracking worker: tests/test_tracking_worker.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,10 +18,13 @@ from sweep_helpers import (
     TINY,
     all_runs,
     artifact_names,
+    finish,
+    group_is_gone,
     mlflow_client,
     parent_runs,
     start_learnai,
     wait_for_child_runs,
+    wait_for_workers,
 )
 
 pytestmark = pytest.mark.slow
@@ -29,62 +32,14 @@ pytestmark = pytest.mark.slow
 RUN_FILES = {"config.yaml", "loss_curve.png", "fit.png", "training.gif", "predictions.npz"}
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _wait_for_worker(proc: subprocess.Popen[str], timeout: float = 120) -> int:
-    """The pid of the sweep's picture worker (a spawned process, not the resource tracker)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        for pid in _children(proc.pid):
-            line = _cmdline(pid)
-            if "spawn_main" in line and "resource_tracker" not in line:
-                return pid
-        time.sleep(0.05)
-    pytest.fail("the sweep started no picture worker")
-
-
-def _group_is_gone(pgid: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _finish(proc: subprocess.Popen[str]) -> str:
-    try:
-        out, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return out + err
-
-
 def test_a_sweep_draws_on_one_worker_and_leaves_no_process_behind(tmp_path: Path) -> None:
     proc = start_learnai(
         tmp_path, "-m", "optimizer.lr=0.01,0.1,1", "tracking.experiment=drawn", *TINY
     )
-    _wait_for_worker(proc)
-    output = _finish(proc)
+    wait_for_workers(proc)
+    output = finish(proc)
     assert proc.returncode == 0, output[-3000:]
-    assert _group_is_gone(proc.pid), "a process of the sweep outlived it"
+    assert group_is_gone(proc.pid), "a process of the sweep outlived it"
     assert "leaked" not in output and "Traceback" not in output, output[-3000:]
 
     client = mlflow_client(tmp_path)
@@ -108,10 +63,10 @@ def test_a_killed_worker_costs_no_pictures(tmp_path: Path) -> None:
     proc = start_learnai(
         tmp_path, "-m", "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY
     )
-    worker = _wait_for_worker(proc)
+    _, worker = wait_for_workers(proc)
     wait_for_child_runs(tmp_path, "lost", 1)
     os.kill(worker, signal.SIGKILL)
-    output = _finish(proc)
+    output = finish(proc)
     assert proc.returncode == 0, output[-3000:]
     client = mlflow_client(tmp_path)
     (parent,) = parent_runs(client, "lost")
@@ -133,13 +88,13 @@ def test_sigterm_to_the_group_keeps_the_finished_jobs_pictures(tmp_path: Path) -
         "tracking.experiment=cancelled",
         *[o for o in TINY if not o.startswith("trainer.epochs")],
     )
-    _wait_for_worker(proc)
+    wait_for_workers(proc)
     wait_for_child_runs(tmp_path, "cancelled", 2)
     time.sleep(1.0)  # the second job is training
     os.killpg(proc.pid, signal.SIGTERM)
-    output = _finish(proc)
+    output = finish(proc)
     assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
-    assert _group_is_gone(proc.pid), "a process of the sweep outlived it"
+    assert group_is_gone(proc.pid), "a process of the sweep outlived it"
     client = mlflow_client(tmp_path)
     (parent,) = parent_runs(client, "cancelled")
     assert parent.info.status == "KILLED"

@@ -169,10 +169,16 @@ class Sweep:
         if joined:
             return cls(cfg, uri, sweeper, str(joined), None, _swept(cfg, inv.overrides))
         jobs_here = _jobs_run_here(cfg)
-        if jobs_here and tracking.prepare_in_background(uri):
-            # Otherwise idle while another core creates the store: take the jobs' torch
-            # import now (they run in this process and need it anyway).
-            import torch  # noqa: F401
+        if jobs_here:
+            from learnai import tracking_worker
+
+            # Its store calls run in a worker (see learnai.tracking_worker), which imports
+            # MLflow and opens the store on another core while this process gets torch
+            # ready for the jobs (they run here and need it anyway).
+            tracking_worker.start(uri)
+            from learnai.device import warm_torch
+
+            warm_torch()
         try:
             recorder = tracking.RunRecorder.start(
                 uri,
@@ -182,6 +188,8 @@ class Sweep:
                 artifact_location=cfg.tracking.artifact_location,
             )
         except Exception as err:
+            if jobs_here:
+                tracking_worker.stop()
             print(
                 f"learnai: cannot create the sweep's parent run in "
                 f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(_one_line(err))}",
@@ -193,7 +201,7 @@ class Sweep:
 
             picture_worker.start()  # the jobs draw there: see learnai.picture_worker
         sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder, _swept(cfg, inv.overrides))
-        sweep.experiment_id = recorder.client.get_run(recorder.run_id).info.experiment_id
+        sweep.experiment_id = recorder.experiment_id
         log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)
         return sweep
 
@@ -207,6 +215,14 @@ class Sweep:
 
     def finish(self, status: str) -> None:
         """End what the sweep left open and report; never raises (a sweep is ending)."""
+        from learnai import tracking_worker
+
+        try:
+            self._finish(status)
+        finally:  # the parent's end and the report's writes are in: let the worker go
+            tracking_worker.stop()
+
+    def _finish(self, status: str) -> None:
         from learnai import picture_worker, sweep_runs, tracking
 
         if self.recorder is None:

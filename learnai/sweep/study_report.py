@@ -233,7 +233,7 @@ def report_study(
     if parent is None:
         return
     uri, run_id = parent
-    recorder = tracking.RunRecorder(tracking.open_store(uri), run_id)
+    recorder = tracking.recorder_for(uri, run_id)
     tags = {
         "optuna.study": study.study_name,
         "optuna.storage": tracking.mask_secrets(storage_url or "in-memory"),

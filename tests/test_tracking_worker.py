@@ -1,0 +1,123 @@
+"""A sweep's store calls run in its tracking worker: the sweep process never imports
+MLflow, and what the worker does or says still reaches the store and the console.
+
+Real processes and real signals, as in tests/test_picture_worker.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from sweep_helpers import (
+    TINY,
+    all_runs,
+    artifact_names,
+    finish,
+    group_is_gone,
+    mlflow_client,
+    parent_runs,
+    run_python,
+    start_learnai,
+    tracking_uri,
+    wait_for_child_runs,
+    wait_for_workers,
+)
+
+pytestmark = pytest.mark.slow
+
+RUN_FILES = {"config.yaml", "loss_curve.png", "fit.png", "training.gif", "predictions.npz"}
+
+# learnai's command line, reporting at exit which heavy libraries its process imported.
+WATCHED = """
+import atexit, sys
+def report():
+    loaded = [m for m in ("mlflow", "sqlalchemy", "matplotlib") if m in sys.modules]
+    print("imported here:", ",".join(loaded) or "none", file=sys.stderr)
+atexit.register(report)
+sys.argv = ["learnai", *sys.argv[1:]]
+from learnai.cli import main
+main()
+"""
+
+
+def test_the_sweep_process_leaves_mlflow_and_the_plots_to_its_workers(tmp_path: Path) -> None:
+    proc = run_python(
+        tmp_path, "-c", WATCHED, "-m", "optimizer.lr=0.01,1", "tracking.experiment=lean", *TINY
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "imported here: none" in output, output[-3000:]
+    client = mlflow_client(tmp_path)
+    (parent,) = parent_runs(client, "lean")
+    children = [r for r in all_runs(client, "lean") if r.info.run_id != parent.info.run_id]
+    assert sorted(r.data.params["optimizer.lr"] for r in children) == ["0.01", "1.0"]
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert {"train_loss", "val_loss", "val_r2"} <= set(run.data.metrics)
+        assert run.data.tags["learnai.pid"] == str(parent.data.tags["learnai.pid"])
+        assert artifact_names(client, run.info.run_id) == RUN_FILES
+    assert parent.info.status == "FINISHED"
+    assert {"comparison.png", "side_by_side.gif"} <= artifact_names(client, parent.info.run_id)
+
+
+def test_a_killed_tracking_worker_loses_no_run(tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer) on the tracking worker: the sweep writes the rest itself."""
+    proc = start_learnai(
+        tmp_path, "-m", "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY
+    )
+    worker, _ = wait_for_workers(proc)
+    wait_for_child_runs(tmp_path, "lost", 1)
+    os.kill(worker, signal.SIGKILL)
+    output = finish(proc)
+    assert proc.returncode == 0, output[-3000:]
+    assert "tracking worker stopped; this process writes to the store" in output
+    client = mlflow_client(tmp_path)
+    (parent,) = parent_runs(client, "lost")
+    assert parent.info.status == "FINISHED"
+    children = [r for r in all_runs(client, "lost") if r.info.run_id != parent.info.run_id]
+    finished = [r for r in children if r.info.status == "FINISHED"]
+    lrs = sorted(r.data.params["optimizer.lr"] for r in finished)
+    assert lrs == ["0.01", "0.02", "0.03", "1.0"]
+    for run in finished:
+        assert artifact_names(client, run.info.run_id) == RUN_FILES
+    # a run the worker created as it died (its id never came back) is ended, not left open
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in children), output[-3000:]
+    assert "side_by_side.gif" in artifact_names(client, parent.info.run_id)
+
+
+def test_what_the_worker_logs_reaches_the_console(tmp_path: Path) -> None:
+    """The worker repairs runs left RUNNING by a dead process: its warning is the sweep's."""
+    from mlflow import MlflowClient
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (tmp_path / "mlruns").mkdir()
+    client = MlflowClient(tracking_uri=tracking_uri(tmp_path))
+    experiment = client.create_experiment("repaired")
+    stale = client.create_run(
+        experiment,
+        tags={"learnai.host": socket.gethostname(), "learnai.pid": str(gone.pid)},
+    )
+    proc = run_python(
+        tmp_path, "-m", "learnai", "-m", "optimizer.lr=0.01", "tracking.experiment=repaired", *TINY
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "1 run(s) left RUNNING by a process that is gone: ended KILLED" in output, output
+    assert client.get_run(stale.info.run_id).info.status == "KILLED"
+
+
+def test_no_worker_outlives_a_killed_command(tmp_path: Path) -> None:
+    """SIGKILL on the command alone (the OOM killer): its workers go too, and so its
+    output pipes close (a caller waiting for them is not left hanging)."""
+    long = [o for o in TINY if not o.startswith("trainer.epochs")]
+    proc = start_learnai(tmp_path, "trainer.epochs=100000000", "tracking.experiment=k", *long)
+    wait_for_workers(proc)  # a single run starts its picture worker once its run exists
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)  # EOF on both pipes: every process holding them is gone
+    assert group_is_gone(proc.pid), "a worker outlived the killed command"
