@@ -112,7 +112,7 @@ def _run(cfg: DictConfig, ctx: JobContext, owns_workers: bool) -> Result:
     # config refused above has created nothing.
     if owns_workers:
         tracking_worker.prepare(uri)
-        warm_torch()  # what the tracking worker's store takes longer to open than
+        warm_torch()  # while the worker opens the store: see learnai.device.warm_torch
     else:
         tracking.prepare_in_background(uri)
     # A sweep's worker draws the pictures while the next job trains (and imports

@@ -254,6 +254,19 @@ def finish(proc: subprocess.Popen[str]) -> str:
     return out + err
 
 
+def sweep_losing_a_worker(cwd: Path, experiment: str, worker: str) -> tuple[int, str]:
+    """A 4-job sweep whose ``worker`` ("tracking" or "picture") is SIGKILLed (the OOM
+    killer) once its first job's run exists; the sweep's exit code and output."""
+    proc = start_learnai(
+        cwd, "-m", "optimizer.lr=0.01,0.02,0.03,1", f"tracking.experiment={experiment}", *TINY
+    )
+    tracking, picture = wait_for_workers(proc)
+    wait_for_child_runs(cwd, experiment, 1)
+    os.kill(tracking if worker == "tracking" else picture, signal.SIGKILL)
+    output = finish(proc)
+    return proc.returncode, output
+
+
 def has_joblib_launcher() -> bool:
     import importlib.util
 

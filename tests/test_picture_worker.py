@@ -23,6 +23,7 @@ from sweep_helpers import (
     mlflow_client,
     parent_runs,
     start_learnai,
+    sweep_losing_a_worker,
     wait_for_child_runs,
     wait_for_workers,
 )
@@ -60,14 +61,8 @@ def test_a_sweep_draws_on_one_worker_and_leaves_no_process_behind(tmp_path: Path
 
 def test_a_killed_worker_costs_no_pictures(tmp_path: Path) -> None:
     """SIGKILL (the OOM killer) on the worker: the sweep draws the rest itself."""
-    proc = start_learnai(
-        tmp_path, "-m", "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY
-    )
-    _, worker = wait_for_workers(proc)
-    wait_for_child_runs(tmp_path, "lost", 1)
-    os.kill(worker, signal.SIGKILL)
-    output = finish(proc)
-    assert proc.returncode == 0, output[-3000:]
+    code, output = sweep_losing_a_worker(tmp_path, "lost", "picture")
+    assert code == 0, output[-3000:]
     client = mlflow_client(tmp_path)
     (parent,) = parent_runs(client, "lost")
     children = [r for r in all_runs(client, "lost") if r.info.run_id != parent.info.run_id]

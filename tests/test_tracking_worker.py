@@ -17,14 +17,13 @@ from sweep_helpers import (
     TINY,
     all_runs,
     artifact_names,
-    finish,
     group_is_gone,
     mlflow_client,
     parent_runs,
     run_python,
     start_learnai,
+    sweep_losing_a_worker,
     tracking_uri,
-    wait_for_child_runs,
     wait_for_workers,
 )
 
@@ -67,14 +66,8 @@ def test_the_sweep_process_leaves_mlflow_and_the_plots_to_its_workers(tmp_path: 
 
 def test_a_killed_tracking_worker_loses_no_run(tmp_path: Path) -> None:
     """SIGKILL (the OOM killer) on the tracking worker: the sweep writes the rest itself."""
-    proc = start_learnai(
-        tmp_path, "-m", "optimizer.lr=0.01,0.02,0.03,1", "tracking.experiment=lost", *TINY
-    )
-    worker, _ = wait_for_workers(proc)
-    wait_for_child_runs(tmp_path, "lost", 1)
-    os.kill(worker, signal.SIGKILL)
-    output = finish(proc)
-    assert proc.returncode == 0, output[-3000:]
+    code, output = sweep_losing_a_worker(tmp_path, "lost", "tracking")
+    assert code == 0, output[-3000:]
     assert "tracking worker stopped; this process writes to the store" in output
     client = mlflow_client(tmp_path)
     (parent,) = parent_runs(client, "lost")

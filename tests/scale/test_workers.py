@@ -62,11 +62,16 @@ def _finish(proc: subprocess.Popen[str], expect: int = 0) -> str:
 
 
 def _has_tables(storage: str) -> bool:
+    """Whether Optuna has finished the schema: its last step stamps ``alembic_version``.
+    Opening the storage before that would race the worker stamping it (both create the
+    table; one fails on PostgreSQL's unique type name)."""
     import psycopg
 
     url = storage.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(url, connect_timeout=5) as conn:
-        return conn.execute("SELECT to_regclass('trial_user_attributes')").fetchone()[0] is not None
+        if conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is None:
+            return False
+        return conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0] > 0
 
 
 def _study(storage: str):
