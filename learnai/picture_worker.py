@@ -67,14 +67,9 @@ def start() -> None:
     global _pool
     if _pool is not None:
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from learnai.worker_process import spawn_pool, start_worker
 
-    from learnai.worker_process import start_worker
-
-    # spawn: this process may already run torch's threads, which fork does not survive
-    context = multiprocessing.get_context("spawn")
-    _pool = ProcessPoolExecutor(1, mp_context=context, initializer=start_worker)
+    _pool = spawn_pool(start_worker)
     _pool.submit(_warm)
 
 

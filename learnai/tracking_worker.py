@@ -75,12 +75,9 @@ def start(uri: str | None = None) -> None:
     given (else when :func:`prepare` names it: once nothing can refuse the config)."""
     global _pool
     if _pool is None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from learnai.worker_process import spawn_pool
 
-        # spawn: this process may already run torch's threads, which fork does not survive
-        context = multiprocessing.get_context("spawn")
-        _pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init)
+        _pool = spawn_pool(_init)
         _pool.submit(_capture, _import, (), {})
     if uri is not None:
         prepare(uri)
