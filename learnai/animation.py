@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from learnai.lettering import Lettering
+
 MAX_SCATTER = 1500  # points drawn per panel; more only slows the background
 CLEAR, LINE, TEXT = 253, 254, 255  # palette slots: unchanged pixel (GIF deltas), curve, titles
 LINE_RGB, TEXT_RGB = (214, 39, 40), (20, 20, 20)
@@ -130,6 +132,7 @@ class Canvas:
         rows = math.ceil(len(panels) / cols)
         size = max(11, min(14, height // (28 * rows)))
         self.font = ImageFont.load_default(size=size)
+        self.lettering = Lettering(self.font)  # titles and notes repeat frame after frame
         self.line_height = size + 3
         rgb = np.asarray(self.base.getpalette()[: 3 * CLEAR]).reshape(-1, 3)
         self.paper = int(np.argmin(((rgb - 255) ** 2).sum(axis=1)))  # white behind notes
@@ -195,18 +198,14 @@ class Canvas:
             if xy is not None:
                 self._curve(pen, xy, where)
             top = self.base.height - box.y1
+            letter = self.lettering
             for i, title in enumerate(reversed(titles)):
-                pen.text(
-                    (box.x0, top - 4 - i * self.line_height),
-                    title,
-                    fill=TEXT,
-                    font=self.font,
-                    anchor="lb",
-                )
+                at = (box.x0, top - 4 - i * self.line_height)
+                letter.text(pen, at, title, TEXT, "lb")
             for i, note in enumerate(notes):
                 at = (box.x0 + 4, top + 10 + i * self.line_height)
-                pen.rectangle(pen.textbbox(at, note, font=self.font, anchor="lt"), fill=self.paper)
-                pen.text(at, note, fill=LINE, font=self.font, anchor="lt")
+                pen.rectangle(letter.textbbox(pen, at, note, "lt"), fill=self.paper)
+                letter.text(pen, at, note, LINE, "lt")
         return frame
 
     def _state(

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from learnai.animation import LINE, Canvas, Panel, save_gif
+from learnai.animation import LINE, TEXT, Canvas, Panel, save_gif
 from learnai.data import nonlinear
 from learnai.loop import History, Trainer, TrainState, evaluate
 from learnai.models import GeneralFit
@@ -279,6 +279,43 @@ def test_side_by_side_frames_show_every_panel_at_the_same_epoch() -> None:
     last_two = [line_pixels(f, boxes[1]) for f in frames[2:]]
     assert np.array_equal(*last_two)
     assert not np.array_equal(line_pixels(frames[2], boxes[0]), line_pixels(frames[3], boxes[0]))
+
+
+def test_lettering_draws_the_pixels_imagedraw_text_draws() -> None:
+    """Stamped text (the second sighting on) equals Pillow's own text on palette frames:
+    fractional places, both anchors, an overhanging last glyph, lines drawn in between."""
+    from PIL import ImageDraw, ImageFont
+
+    from learnai.lettering import Lettering
+
+    texts = [
+        "diverged: loss blew up at epoch 51",
+        "lr=1 depth=2 [diverged]",
+        "epoch 37/200  val_loss 0.0426",
+        "jy|Qg_",
+    ]
+    for size in (11, 14):
+        font = ImageFont.load_default(size=size)
+        lettering = Lettering(font)
+        for frame_no in range(3):  # first: drawn directly; then stamped
+            ours = Image.new("P", (420, 160), 7)
+            pillows = Image.new("P", (420, 160), 7)
+            for pen, draw in (
+                (ImageDraw.Draw(ours), lettering.text),
+                (ImageDraw.Draw(pillows), None),
+            ):
+                for i, text in enumerate(texts):
+                    at = (3.37 + 90.5 * (i % 2), 20.81 + 33.3 * i)
+                    pen.line([(0, at[1]), (419, at[1] + 3)], fill=LINE, width=2)
+                    anchor = "lb" if i % 2 else "lt"
+                    if draw is None:
+                        pen.text(at, text, fill=TEXT, font=font, anchor=anchor)
+                    else:
+                        draw(pen, at, text, TEXT, anchor)
+            assert np.array_equal(np.asarray(ours), np.asarray(pillows)), (size, frame_no)
+        assert lettering.textbbox(pen, (5.5, 6.25), texts[0], "lt") == pen.textbbox(
+            (5.5, 6.25), texts[0], font=font, anchor="lt"
+        )
 
 
 # --- progress ----------------------------------------------------------------------------
