@@ -106,6 +106,29 @@ def _background(panels: Sequence[Panel], width: int, height: int, cols: int):
     return image, mappings[: len(panels)]
 
 
+_last_static: tuple[tuple, tuple] | None = None
+
+
+def _static_picture(panels: Sequence[Panel], width: int, height: int, cols: int):
+    """The palette background and the mappings, drawn once for the same panels' data.
+
+    A sweep's runs usually share their data, so run after run draws the same static
+    picture (~50 ms of matplotlib each); the last one is kept, keyed by everything that
+    is drawn into it (the arrays' bytes, the size, the layout), so it is exact.
+    """
+    global _last_static
+    key = (width, height, cols, any(p.label for p in panels))
+    key += tuple(
+        (a.dtype.str, a.shape, a.tobytes())
+        for p in panels
+        for a in map(np.asarray, (p.x, p.y, p.grid, p.truth))
+    )
+    if _last_static is None or _last_static[0] != key:
+        background, mappings = _background(panels, width, height, cols)
+        _last_static = (key, (_to_palette(background), mappings))
+    return _last_static[1]
+
+
 def _to_palette(image: Image.Image) -> Image.Image:
     """Quantize once to a fixed palette, keeping slots for GIF deltas, line and text."""
     quantized = image.quantize(colors=CLEAR, method=Image.Quantize.MEDIANCUT)
@@ -127,8 +150,7 @@ class Canvas:
     ) -> None:
         self.panels = list(panels)
         cols = cols or min(len(panels), 4)
-        background, self.mappings = _background(panels, width, height, cols)
-        self.base = _to_palette(background)
+        self.base, self.mappings = _static_picture(self.panels, width, height, cols)
         rows = math.ceil(len(panels) / cols)
         size = max(11, min(14, height // (28 * rows)))
         self.font = ImageFont.load_default(size=size)

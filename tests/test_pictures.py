@@ -281,6 +281,30 @@ def test_side_by_side_frames_show_every_panel_at_the_same_epoch() -> None:
     assert not np.array_equal(line_pixels(frames[2], boxes[0]), line_pixels(frames[3], boxes[0]))
 
 
+def test_a_canvas_of_the_same_data_reuses_the_static_picture_exactly() -> None:
+    """The kept background is the one matplotlib would draw again, and other data (or
+    another size) draws its own."""
+    from learnai import animation
+
+    data = nonlinear(n_samples=300, seed=0)
+    truth = data.true_fn(data.grid)
+    frames = np.stack([truth]).astype(np.float32)
+
+    def panel(y: np.ndarray) -> Panel:
+        return Panel(data.x_train[:, 0].numpy(), y, data.grid, truth, frames, [1], [0.1], 1)
+
+    y = data.y_train[:, 0].numpy()
+    first = Canvas([panel(y)], 640, 400)
+    again = Canvas([panel(y.copy())], 640, 400)
+    assert again.base is first.base  # drawn once
+    fresh, _ = animation._background([panel(y)], 640, 400, 1)
+    assert np.array_equal(np.asarray(animation._to_palette(fresh)), np.asarray(again.base))
+    moved = y.copy()
+    moved[0] += 1.0
+    assert Canvas([panel(moved)], 640, 400).base is not first.base
+    assert Canvas([panel(y)], 600, 400).base.size == (600, 400)
+
+
 def test_lettering_draws_the_pixels_imagedraw_text_draws() -> None:
     """Stamped text (the second sighting on) equals Pillow's own text on palette frames:
     fractional places, both anchors, an overhanging last glyph, lines drawn in between."""
