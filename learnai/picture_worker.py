@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("learnai")
 
 DRAW_TIMEOUT_S = 300  # one run's pictures take well under a second; longer is a hang
+KEEP_PANELS = 64  # runs whose animation panel the worker keeps for the sweep's report
 
 
 @dataclass
@@ -47,6 +48,7 @@ class _Waiting:
 
 _pool: ProcessPoolExecutor | None = None
 _waiting: _Waiting | None = None
+_kept: dict[str, Any] = {}  # in the worker: run id -> the Panel of its predictions.npz
 
 
 def _warm() -> None:
@@ -58,8 +60,34 @@ def _warm() -> None:
     heap.settle_once()
 
 
-def _draw(files: RunFiles, folder: str) -> None:
+def _draw(files: RunFiles, folder: str, run_id: str) -> None:
+    """In the worker: write the run's files, and keep its panel as its predictions.npz
+    gives it, so the sweep's side-by-side animation need not download it again."""
+    from learnai.artifacts import PREDICTIONS, panel_from_npz
+
     files.write(Path(folder))
+    _kept[run_id] = panel_from_npz(Path(folder) / PREDICTIONS)
+    while len(_kept) > KEEP_PANELS:
+        del _kept[next(iter(_kept))]
+
+
+def kept_panel(run_id: str) -> Any | None:
+    """The panel of a run this process drew (in the worker), if it still keeps it."""
+    return _kept.get(run_id)
+
+
+def _held(run_ids: list[str]) -> list[str]:
+    return [r for r in run_ids if r in _kept]
+
+
+def held(run_ids: list[str]) -> set[str]:
+    """Which of these runs' panels the worker keeps: none without a worker."""
+    if _pool is None:
+        return set()
+    try:
+        return set(_pool.submit(_held, run_ids).result(timeout=DRAW_TIMEOUT_S))
+    except Exception:  # a worker gone: the panels are downloaded instead
+        return set()
 
 
 def start() -> None:
@@ -85,7 +113,7 @@ def submit(recorder: RunRecorder, uri: str, files: RunFiles) -> None:
     folder = tempfile.TemporaryDirectory(prefix="learnai-")
     done_at = int(time.time() * 1000)
     try:
-        drawn = _pool.submit(_draw, files, folder.name)
+        drawn = _pool.submit(_draw, files, folder.name, recorder.run_id)
     except Exception:  # the worker is gone: draw here
         _stop_pool()
         _finish(_Waiting(recorder, uri, files, folder, None, done_at), draw_here=True)
@@ -119,17 +147,21 @@ def settle(strict: bool = False) -> None:
     _finish(waiting, draw_here, strict)
 
 
-def call(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
+def call(
+    fn: Callable[..., None], *args: Any, here: Callable[[], None] | None = None
+) -> Callable[[], None]:
     """Start ``fn(*args)`` in the worker; return what waits for it. Without a worker (or
-    if it dies) ``fn`` runs here, so the picture is drawn either way."""
+    if it dies) ``here`` (default: ``fn(*args)``) runs in this process instead, so the
+    picture is drawn either way."""
+    here = here or (lambda: fn(*args))
     if _pool is None:
-        fn(*args)
+        here()
         return lambda: None
     try:
         future = _pool.submit(fn, *args)
     except Exception:  # the worker is gone
         _stop_pool()
-        fn(*args)
+        here()
         return lambda: None
 
     def wait() -> None:
@@ -139,7 +171,7 @@ def call(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
             future.result(timeout=DRAW_TIMEOUT_S)
         except BrokenProcessPool:
             _stop_pool()
-            fn(*args)
+            here()
 
     return wait
 

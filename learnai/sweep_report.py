@@ -8,6 +8,7 @@ import logging
 import math
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,41 +161,68 @@ def _panel_children(children: list[Child]) -> list[Child]:
 
 
 @in_worker
-def gather_panels(uri: str, children: list[Child]) -> list[Any]:
-    """The side-by-side animation's panels, from the runs' ``predictions.npz``."""
+def gather_panels(uri: str, children: list[Child]) -> dict[str, Any]:
+    """The animation panels of these runs, from their ``predictions.npz`` in the store:
+    run id -> Panel, for the runs that have one."""
     from learnai.artifacts import PREDICTIONS, panel_from_npz
 
-    panels = []
-    labels = _labels(children)
+    panels = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, child in enumerate(_panel_children(children)):
+        for i, child in enumerate(children):
             local = sweep_runs.download_artifact(uri, child.run_id, PREDICTIONS, Path(tmp) / str(i))
             if local is not None:
-                label = f"{labels[child.run_id]} [{child.outcome}]"
-                panels.append(panel_from_npz(local, label))
+                panels[child.run_id] = panel_from_npz(local)
     return panels
 
 
-def draw_side_by_side(panels: list[Any], out: Path) -> None:
+def draw_side_by_side(runs: list[tuple[str, str]], panels: dict[str, Any], out: Path) -> None:
     """All runs' training animations in one GIF (``out``/side_by_side.gif): the sweep's
-    lesson in one picture. It needs no store, so a picture worker can draw it.
+    lesson in one picture. ``runs`` are (run id, label) in panel order; each panel comes
+    from ``panels`` or else from those the picture worker kept as it drew the runs (it
+    needs no store, so the picture worker draws it).
 
     Every frame shows all panels at the same epoch, so runs compare like for like; the
     frames are spread over the epochs some run recorded, which are densest where a
     diverged run recorded every epoch of its blow-up."""
+    import dataclasses
+
     from learnai.animation import render, save_gif
 
-    cols = min(len(panels), 3 if len(panels) > 4 else len(panels))
-    rows = math.ceil(len(panels) / cols)
-    timeline = _timeline(panels, SIDE_BY_SIDE_FRAMES)
+    found = [(panels.get(r) or picture_worker.kept_panel(r), label) for r, label in runs]
+    shown = [dataclasses.replace(p, label=label) for p, label in found if p is not None]
+    if not shown:
+        return
+    cols = min(len(shown), 3 if len(shown) > 4 else len(shown))
+    rows = math.ceil(len(shown) / cols)
+    timeline = _timeline(shown, SIDE_BY_SIDE_FRAMES)
     frames = render(
-        [_compact(p, timeline) for p in panels],
+        [_compact(p, timeline) for p in shown],
         width=360 * cols,
         height=270 * rows,
         cols=cols,
         timeline=timeline,
     )
     save_gif(frames, out / SIDE_BY_SIDE, fps=10)
+
+
+def _side_by_side(uri: str, children: list[Child], out: Path) -> Callable[[], None]:
+    """Start the side-by-side animation in the picture worker; return what waits for it.
+
+    Runs whose files the worker drew and that ended FINISHED (their files are in the
+    store) use the panel it kept; the others' are read back from the store, as are all
+    of them if the worker is gone."""
+    labels = _labels(children)
+    chosen = _panel_children(children)
+    runs = [(c.run_id, f"{labels[c.run_id]} [{c.outcome}]") for c in chosen]
+    finished = [c.run_id for c in chosen if c.status == "FINISHED"]
+    kept = picture_worker.held(finished)
+    missing = [c for c in chosen if c.run_id not in kept]
+    fetched = gather_panels(uri, missing) if missing else {}
+
+    def here() -> None:  # no worker (any more): every panel from the store
+        draw_side_by_side(runs, gather_panels(uri, chosen), out)
+
+    return picture_worker.call(draw_side_by_side, runs, fetched, out, here=here)
 
 
 @in_worker
@@ -261,11 +289,9 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
             )
             for c in children
         ]
-        panels = gather_panels(uri, children)
         # drawn on two cores when the sweep has a picture worker: it is the slower one
-        drawn = picture_worker.call(draw_side_by_side, panels, out) if panels else None
+        drawn = _side_by_side(uri, children, out)
         draw_comparison(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
-        if drawn is not None:
-            drawn()
+        drawn()
         recorder.log_artifacts(out)
     return summary

@@ -27,6 +27,7 @@ from sweep_helpers import (
     parent_runs,
     read_csv,
     run_learnai,
+    tracking_uri,
 )
 
 pytestmark = pytest.mark.slow
@@ -143,6 +144,26 @@ def test_grid_parent_has_the_report_artifacts(grid: Sweep, tmp_path: Path) -> No
         assert gif.n_frames > 1
     with Image.open(download(grid.client, parent_id, "comparison.png", tmp_path)) as png:
         assert png.format == "PNG"
+
+
+def test_grid_side_by_side_is_the_one_the_stored_runs_give(grid: Sweep, tmp_path: Path) -> None:
+    """The picture worker draws the side-by-side from the panels it kept while drawing
+    each run: the GIF equals the one drawn from the runs' predictions.npz in the store."""
+    from learnai import sweep_report
+
+    uri = tracking_uri(grid.cwd)
+    parent_id = grid.parent.info.run_id
+    logged = download(grid.client, parent_id, "side_by_side.gif", tmp_path).read_bytes()
+
+    children = sweep_report.collect(uri, parent_id)
+    labels = sweep_report._labels(children)
+    chosen = sweep_report._panel_children(children)
+    runs = [(c.run_id, f"{labels[c.run_id]} [{c.outcome}]") for c in chosen]
+    (tmp_path / "again").mkdir()
+    stored = sweep_report.gather_panels(uri, chosen)
+    assert len(stored) == 2
+    sweep_report.draw_side_by_side(runs, stored, tmp_path / "again")
+    assert (tmp_path / "again" / "side_by_side.gif").read_bytes() == logged
 
 
 def test_invalid_grid_value_stops_before_any_run(tmp_path: Path) -> None:
