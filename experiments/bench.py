@@ -135,18 +135,24 @@ def bench_processes(repeats: int, skip: set[str]) -> dict:
         # What learnai.heap's gc.freeze() saves: the same sweep without it.
         "learnai_sweep_no_freeze": ["-c", _wrapped(SWEEP, no_freeze=True)],
     }
+    # Round-robin: every case once per round, so a machine that speeds up or slows down
+    # (a shared VM does) moves all cases alike, and the ratios of round i pair like work.
+    chosen = {name: args for name, args in cases.items() if name not in skip}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
+    for round_no in range(repeats):
+        for name, args in chosen.items():
+            runs[name].append(run_process(args))
+            seconds, rss = runs[name][-1]
+            print(f"  round {round_no + 1}: {name:24s} {seconds:7.2f} s  {rss:6.0f} MB", flush=True)
     out = {}
-    for name, args in cases.items():
-        if name in skip:
-            continue
-        runs = [run_process(args) for _ in range(repeats)]
+    for name, done in runs.items():
         out[name] = {
-            "seconds": statistics.median(r[0] for r in runs),
-            "rss_mb": statistics.median(r[1] for r in runs),
-            "runs": [round(r[0], 3) for r in runs],
+            "seconds": statistics.median(r[0] for r in done),
+            "rss_mb": statistics.median(r[1] for r in done),
+            "runs": [round(r[0], 3) for r in done],
         }
         print(
-            f"  {name:22s} {out[name]['seconds']:7.2f} s  {out[name]['rss_mb']:6.0f} MB", flush=True
+            f"  {name:24s} {out[name]['seconds']:7.2f} s  {out[name]['rss_mb']:6.0f} MB", flush=True
         )
     return out
 

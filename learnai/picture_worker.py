@@ -60,12 +60,15 @@ def _warm() -> None:
     heap.settle_once()
 
 
-def _draw(files: RunFiles, folder: str, run_id: str) -> None:
-    """In the worker: write the run's files, and keep its panel as its predictions.npz
-    gives it, so the sweep's side-by-side animation need not download it again."""
+def _draw(files: RunFiles, folder: str, run_id: str | None) -> None:
+    """In the worker: write the run's files, and keep its panel (given a ``run_id``) as
+    its predictions.npz gives it, so the sweep's side-by-side animation need not
+    download it again."""
     from learnai.artifacts import PREDICTIONS, panel_from_npz
 
     files.write(Path(folder))
+    if run_id is None:
+        return
     _kept[run_id] = panel_from_npz(Path(folder) / PREDICTIONS)
     while len(_kept) > KEEP_PANELS:
         del _kept[next(iter(_kept))]
@@ -105,15 +108,16 @@ def active() -> bool:
     return _pool is not None
 
 
-def submit(recorder: RunRecorder, uri: str, files: RunFiles) -> None:
+def submit(recorder: RunRecorder, uri: str, files: RunFiles, keep: bool = True) -> None:
     """Draw ``files`` in the worker; log them and end ``recorder``'s run FINISHED once
-    drawn. Settles the run submitted before first, so at most one waits."""
+    drawn. Settles the run submitted before first, so at most one waits. ``keep``: the
+    worker keeps the run's panel for the sweep's report."""
     global _waiting
     settle()
     folder = tempfile.TemporaryDirectory(prefix="learnai-")
     done_at = int(time.time() * 1000)
     try:
-        drawn = _pool.submit(_draw, files, folder.name, recorder.run_id)
+        drawn = _pool.submit(_draw, files, folder.name, recorder.run_id if keep else None)
     except Exception:  # the worker is gone: draw here
         _stop_pool()
         _finish(_Waiting(recorder, uri, files, folder, None, done_at), draw_here=True)

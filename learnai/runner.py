@@ -135,6 +135,8 @@ def _run(cfg: DictConfig, ctx: JobContext, owns_workers: bool) -> Result:
 
     trial = current_trial()  # None unless an Optuna sweep launched this job
 
+    if owns_workers:  # it imports matplotlib while this process waits for the store
+        picture_worker.start()
     recorder = tracking.RunRecorder.start(
         uri,
         cfg.tracking.experiment,
@@ -143,9 +145,8 @@ def _run(cfg: DictConfig, ctx: JobContext, owns_workers: bool) -> Result:
         parent_run_id=parent_run_id,
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
+        wait=not owns_workers,  # a single run trains while its run is created
     )
-    if owns_workers:
-        picture_worker.start()  # it imports matplotlib while this run trains
     try:
         if trial is not None:  # inside: a storage error must not leave the run RUNNING
             trial.set_user_attr("mlflow_run_id", recorder.run_id)
@@ -162,7 +163,7 @@ def _run(cfg: DictConfig, ctx: JobContext, owns_workers: bool) -> Result:
         if status == "KILLED":  # Ctrl-C, SIGTERM: say what the stop left behind
             log.warning(
                 "run %s stopped: ended KILLED, with its params and the metrics logged so far",
-                recorder.run_name or recorder.run_id,
+                _name_of(recorder),
             )
         if trial is not None:
             trial.set_user_attr("outcome", "failed")
@@ -172,18 +173,26 @@ def _run(cfg: DictConfig, ctx: JobContext, owns_workers: bool) -> Result:
         if failure is not None:
             raise failure from exc
         raise
-    if drawn_elsewhere:
-        picture_worker.submit(recorder, uri, files)
+    if drawn_elsewhere:  # a single run's panel is not needed again: not kept
+        picture_worker.submit(recorder, uri, files, keep=not owns_workers)
         if owns_workers:  # the run ends once its files are in; if they cannot be, say why
             picture_worker.settle(strict=True)
     else:
         recorder.end("FINISHED")
-    result.name = recorder.run_name or ""
+    result.run_id, result.name = recorder.run_id, recorder.run_name or ""
     result.experiment_id = recorder.experiment_id
     if trial is not None:
         trial.set_user_attr("outcome", result.outcome)
     _summary(result, uri, device, show_ui=not ctx.is_multirun)
     return result
+
+
+def _name_of(recorder: Any) -> str:
+    """The run's name for a log line, or why there is none (it could not be created)."""
+    try:
+        return recorder.run_name or recorder.run_id
+    except Exception:
+        return "(not created)"
 
 
 def _study_storage(ctx: JobContext) -> str | None:
@@ -324,7 +333,8 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial):
         cfg.trainer.diverge_factor,
     )
     objective = last_val if outcome != "diverged" and math.isfinite(last_val) else math.inf
-    result = Result(recorder.run_id, outcome, objective, last_train, last_val, val_r2, label)
+    # the run id is filled in by the caller: a single run's may still be being created
+    result = Result("", outcome, objective, last_train, last_val, val_r2, label)
     return result, files
 
 

@@ -92,6 +92,13 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | 
     """
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if found.lifecycle_stage == "deleted":  # MLflow refuses runs in it: say so, once
+            from learnai.config import ConfigError
+
+            raise ConfigError(
+                f"invalid value for tracking.experiment: {name!r} (deleted in this store: "
+                "restore it, e.g. from the MLflow UI's trash, or choose another name)"
+            )
         if EXPERIMENT_KIND_TAG not in found.tags:
             try:
                 client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
@@ -193,12 +200,24 @@ class RunRecorder:
         parent_run_id: str | None = None,
         artifact_location: str | None = None,
         flush_every_s: float = 5.0,
+        wait: bool = True,
+        start_time: int | None = None,
     ) -> RunRecorder:
+        """Create the run, started at ``start_time`` (ms since the epoch; default now).
+        Without ``wait``, a tracking worker creates it while this process goes on (see
+        :class:`learnai.tracking_worker.RemoteRecorder`)."""
         from learnai import tracking_worker
 
         if tracking_worker.active():  # this sweep's store calls run in its worker
             return tracking_worker.start_run(
-                uri, experiment, run_name, tags, parent_run_id, artifact_location, flush_every_s
+                uri,
+                experiment,
+                run_name,
+                tags,
+                parent_run_id,
+                artifact_location,
+                flush_every_s,
+                wait,
             )
         client = open_store(uri)
         experiment_id = ensure_experiment(client, experiment, artifact_location)
@@ -213,7 +232,7 @@ class RunRecorder:
             _check_parent(client, parent_run_id)
             all_tags[PARENT_TAG] = parent_run_id
         name = limit_name(run_name) if run_name else None
-        run = client.create_run(experiment_id, tags=all_tags, run_name=name)
+        run = client.create_run(experiment_id, start_time=start_time, tags=all_tags, run_name=name)
         recorder = cls(client, run.info.run_id, flush_every_s)
         recorder.run_name = run.info.run_name
         recorder.experiment_id = experiment_id

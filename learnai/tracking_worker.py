@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from learnai.tracking import RunRecorder
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 log = logging.getLogger("learnai")
 
@@ -118,12 +118,18 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     ``fn`` must be a module-level function; its arguments and value must pickle.
     """
-    from concurrent.futures.process import BrokenProcessPool
-
     if _pool is None:
         return fn(*args, **kwargs)
+    return _outcome(_pool.submit(_capture, fn, args, kwargs), fn, args, kwargs)
+
+
+def _outcome(future: Future, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    """What a submitted call gave: its value, its error raised here, its log lines
+    logged here; made here instead if the worker is gone."""
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
-        ok, value, records = _pool.submit(_capture, fn, args, kwargs).result()
+        ok, value, records = future.result()
     except (BrokenProcessPool, RuntimeError):  # the worker is gone: work here from now on
         log.warning("learnai's tracking worker stopped; this process writes to the store")
         stop()
@@ -156,11 +162,78 @@ def stop() -> None:
 
 
 class RemoteRecorder(RunRecorder):
-    """A run recorded through the worker: the same batching, the writes made there."""
+    """A run recorded through the worker: the same batching, the writes made there.
 
-    def __init__(self, uri: str, run_id: str, flush_every_s: float = 5.0) -> None:
+    A run started without waiting (:func:`start_run` with ``wait=False``) trains while
+    the worker still creates it: its writes are held until it exists, in order, and go
+    out with the first write after that, a flush, its files or its end; reading its
+    ``run_id`` waits for it. If it could not be created, that error is raised there.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        run_id: str,
+        flush_every_s: float = 5.0,
+        starting: tuple[Future, tuple] | None = None,
+    ) -> None:
+        # the worker's answer to _start while it is pending, and what _start was given
+        self._starting, self._start_args = starting or (None, ())
+        self._start_error: Exception | None = None
+        self._run_name: str | None = None
+        self._experiment_id: str | None = None
+        self._held: list[tuple[list, list, list]] = []  # writes made before the run existed
         super().__init__(None, run_id, flush_every_s)
         self.uri = uri
+
+    @property
+    def run_id(self) -> str:
+        self._resolve()
+        return self._run_id
+
+    @run_id.setter
+    def run_id(self, value: str) -> None:
+        self._run_id = value
+
+    @property
+    def run_name(self) -> str | None:  # type: ignore[override]
+        self._resolve()
+        return self._run_name
+
+    @run_name.setter
+    def run_name(self, value: str | None) -> None:
+        self._run_name = value
+
+    @property
+    def experiment_id(self) -> str | None:  # type: ignore[override]
+        self._resolve()
+        return self._experiment_id
+
+    @experiment_id.setter
+    def experiment_id(self, value: str | None) -> None:
+        self._experiment_id = value
+
+    @property
+    def started(self) -> bool:
+        """Whether the run exists (or failed to): nothing about it waits any more."""
+        return self._starting is None or self._starting.done()
+
+    def _resolve(self) -> None:
+        if self._start_error is not None:
+            raise self._start_error
+        starting, self._starting = self._starting, None
+        if starting is None:
+            return
+        try:
+            self._run_id, self._run_name, self._experiment_id = _outcome(
+                starting, _start, self._start_args, {}
+            )
+        except Exception as exc:
+            self._start_error = exc
+            raise
+        held, self._held = self._held, []
+        for metrics, params, tags in held:
+            call(_write, self.uri, self._run_id, metrics, params, tags)
 
     def _write(
         self,
@@ -168,13 +241,27 @@ class RemoteRecorder(RunRecorder):
         params: Iterable[tuple[str, str]] = (),
         tags: Iterable[tuple[str, str]] = (),
     ) -> None:
+        if not self.started:  # hold it: the worker is still creating the run
+            self._held.append((list(metrics), list(params), list(tags)))
+            return
         call(_write, self.uri, self.run_id, list(metrics), list(params), list(tags))
+
+    def flush(self, force: bool = True) -> None:
+        if force or self.started:  # a timed flush does not wait for the run to exist
+            super().flush(force)
 
     def log_artifacts(self, local_dir: Path) -> None:
         call(_log_artifacts, self.uri, self.run_id, Path(local_dir))
 
     def _terminate(self, status: str, end_time: int | None) -> None:
         call(_terminate, self.uri, self.run_id, status, end_time)
+
+    def end_despite(self, status: str, end_time: int | None = None) -> None:
+        try:
+            self._resolve()
+        except Exception:  # no run was created: the error raised is about that
+            return
+        super().end_despite(status, end_time)
 
 
 def start_run(
@@ -185,18 +272,26 @@ def start_run(
     parent_run_id: str | None,
     artifact_location: str | None,
     flush_every_s: float,
+    wait: bool = True,
 ) -> RemoteRecorder:
     """:meth:`RunRecorder.start` in the worker; the run is tagged with this process, whose
-    death (not the worker's) leaves it for the next run to reap."""
+    death (not the worker's) leaves it for the next run to reap. Without ``wait``, the
+    recorder comes back at once and the run is created while this process goes on (a
+    single run trains while a new store's tables are made)."""
+    import time
+
     from learnai.reaping import process_tags
 
     tags = {**process_tags(), **(tags or {})}
-    run_id, name, experiment_id = call(
-        _start, uri, experiment, run_name, tags, parent_run_id, artifact_location
-    )
-    recorder = RemoteRecorder(uri, run_id, flush_every_s)
-    recorder.run_name, recorder.experiment_id = name, experiment_id
-    return recorder
+    started = int(time.time() * 1000)  # now, not when the worker gets to it
+    args = (uri, experiment, run_name, tags, parent_run_id, artifact_location, started)
+    if wait or _pool is None:
+        run_id, name, experiment_id = call(_start, *args)
+        recorder = RemoteRecorder(uri, run_id, flush_every_s)
+        recorder.run_name, recorder.experiment_id = name, experiment_id
+        return recorder
+    starting = _pool.submit(_capture, _start, args, {})
+    return RemoteRecorder(uri, "", flush_every_s, (starting, args))
 
 
 # What runs in the worker: RunRecorder's own code, on the worker's client.
@@ -207,8 +302,11 @@ def _start(
     tags: dict[str, str],
     parent_run_id: str | None,
     artifact_location: str | None,
+    start_time: int | None = None,
 ) -> tuple[str, str | None, str | None]:
-    recorder = RunRecorder.start(uri, experiment, run_name, tags, parent_run_id, artifact_location)
+    recorder = RunRecorder.start(
+        uri, experiment, run_name, tags, parent_run_id, artifact_location, start_time=start_time
+    )
     return recorder.run_id, recorder.run_name, recorder.experiment_id
 
 

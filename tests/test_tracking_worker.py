@@ -114,3 +114,63 @@ def test_no_worker_outlives_a_killed_command(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)  # EOF on both pipes: every process holding them is gone
     assert group_is_gone(proc.pid), "a worker outlived the killed command"
+
+
+def test_a_run_started_without_waiting_keeps_every_write_in_order(tmp_path: Path) -> None:
+    """A single run trains while the worker still imports MLflow and creates the store:
+    what it writes meanwhile is held and lands once the run exists, and the run's start
+    time is when it was asked for, not when the store got to it."""
+    import time
+
+    from learnai import tracking, tracking_worker
+
+    uri = tracking_uri(tmp_path)
+    tracking_worker.start(uri)
+    try:
+        asked = int(time.time() * 1000)
+        recorder = tracking.RunRecorder.start(uri, "lazy", run_name="early", wait=False)
+        assert not recorder.started, "the worker is still importing MLflow"
+        recorder.log_params({"optimizer.lr": "0.01"})
+        recorder.add_series("train_loss", [3.0, 2.0, 1.0], start_step=1)
+        recorder.flush(force=False)  # a timed flush does not wait for the run
+        recorder.set_tags({"outcome": "converged"})
+        recorder.add_metrics({"val_r2": 0.9}, step=3)
+        recorder.end("FINISHED")
+        assert recorder.run_name == "early"
+    finally:
+        tracking_worker.stop()
+    client = mlflow_client(tmp_path)
+    (run,) = all_runs(client, "lazy")
+    assert run.info.run_id == recorder.run_id
+    assert run.info.status == "FINISHED"
+    assert asked <= run.info.start_time <= asked + 1000
+    history = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 3.0), (2, 2.0), (3, 1.0)]
+    assert all(run.info.start_time <= m.timestamp <= run.info.end_time for m in history)
+    assert run.data.params == {"optimizer.lr": "0.01"}
+    assert run.data.tags["outcome"] == "converged"
+    assert run.data.metrics["val_r2"] == 0.9
+
+
+def test_a_run_that_cannot_be_created_ends_nothing_and_says_why(tmp_path: Path) -> None:
+    """The worker's refusal comes back where the run is next needed; ending it despite
+    that does not raise (there is no run to end)."""
+    from mlflow import MlflowClient
+
+    from learnai import tracking, tracking_worker
+    from learnai.config import ConfigError
+
+    uri = tracking_uri(tmp_path)
+    client = MlflowClient(tracking_uri=uri)
+    client.delete_experiment(client.create_experiment("gone"))
+    tracking_worker.start(uri)
+    try:
+        recorder = tracking.RunRecorder.start(uri, "gone", wait=False)
+        recorder.log_params({"a": "1"})
+        with pytest.raises(ConfigError, match="deleted"):
+            recorder.end("FINISHED")
+        recorder.end_despite("KILLED")
+        with pytest.raises(ConfigError):
+            recorder.run_id  # noqa: B018
+    finally:
+        tracking_worker.stop()

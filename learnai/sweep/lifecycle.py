@@ -176,9 +176,13 @@ class Sweep:
             # MLflow and opens the store on another core while this process gets torch
             # ready for the jobs (they run here and need it anyway).
             tracking_worker.start(uri)
+            from learnai import picture_worker
             from learnai.device import warm_torch
 
             warm_torch()
+            # The jobs draw there (see learnai.picture_worker); it imports matplotlib
+            # while this process waits for the store to hold the parent run.
+            picture_worker.start()
         try:
             recorder = tracking.RunRecorder.start(
                 uri,
@@ -189,17 +193,16 @@ class Sweep:
             )
         except Exception as err:
             if jobs_here:
+                picture_worker.drain()
                 tracking_worker.stop()
+            if isinstance(err, ConfigError):  # e.g. an experiment deleted in the store
+                exit_with(err)
             print(
                 f"learnai: cannot create the sweep's parent run in "
                 f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(_one_line(err))}",
                 file=sys.stderr,
             )
             raise SystemExit(1) from None
-        if jobs_here:
-            from learnai import picture_worker
-
-            picture_worker.start()  # the jobs draw there: see learnai.picture_worker
         sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder, _swept(cfg, inv.overrides))
         sweep.experiment_id = recorder.experiment_id
         log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)

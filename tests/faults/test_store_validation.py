@@ -135,3 +135,21 @@ def test_an_optuna_database_given_as_the_tracking_store_is_refused(tmp_path: Pat
     optuna.create_study(storage=study_db, study_name="s")
     proc = run_learnai(tmp_path, f"tracking.uri={study_db}", *TINY, expect=None)
     _one_line_error(proc, "holds an Optuna study storage")
+
+
+@pytest.mark.parametrize("sweep", [False, True], ids=["single", "sweep"])
+def test_an_experiment_deleted_in_the_store_is_one_line(tmp_path: Path, sweep: bool) -> None:
+    """MLflow refuses runs in a deleted experiment: the run (a single run's is created
+    while it trains) or the sweep's parent is refused in one line naming it, exit 2."""
+    from mlflow import MlflowClient
+
+    run_learnai(tmp_path, "tracking.experiment=gone", *TINY)
+    client = MlflowClient(tracking_uri=tracking_uri(tmp_path))
+    experiment = client.get_experiment_by_name("gone").experiment_id
+    client.delete_experiment(experiment)
+    multirun = ["-m", "optimizer.lr=0.01,1"] if sweep else []
+    proc = run_learnai(tmp_path, *multirun, "tracking.experiment=gone", *TINY, expect=2)
+    _one_line_error(proc, "tracking.experiment", "'gone'", "deleted")
+    runs = client.search_runs([experiment], run_view_type=3)  # active and deleted
+    assert len(runs) == 1, "only the first command's run"
+    assert runs[0].info.status == "FINISHED"
