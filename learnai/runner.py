@@ -123,9 +123,12 @@ def _run(cfg: DictConfig, ctx: JobContext, owns_workers: bool) -> Result:
 
         pyplot()  # the plots' library too: imported now, it is frozen with the rest
     heap.settle_once()  # before this job builds anything: see learnai.heap
-    # a core for a sweep's picture worker, which draws while the next job trains: torch's
-    # spinning threads would slow both down (a single run's pictures come after training)
-    reserved = 1 if picture_worker.active() else 0
+    # A core for the workers: a sweep's picture worker draws while the next job trains,
+    # and a single run trains while its workers create the store and import matplotlib.
+    # torch's threads spin while they wait for each other, so sharing that core with a
+    # worker slowed both (the tutorial's run: 3.9-4.2 s with 2 threads on 2 cores, 3.6 s
+    # with 1). trainer.num_threads=N chooses for a long run.
+    reserved = 1 if picture_worker.active() or owns_workers else 0
     set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus, reserved)
     torch.manual_seed(cfg.trainer.seed)
     data: Dataset = instantiate(cfg.data)

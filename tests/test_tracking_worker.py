@@ -174,3 +174,20 @@ def test_a_run_that_cannot_be_created_ends_nothing_and_says_why(tmp_path: Path) 
             recorder.run_id  # noqa: B018
     finally:
         tracking_worker.stop()
+
+
+def test_a_single_run_trains_beside_its_workers(tmp_path: Path) -> None:
+    """A single run on a fresh store: created while it trains, its history inside its
+    start and end, and one core left to the workers that start meanwhile."""
+    from sweep_helpers import run_learnai
+
+    tiny = [o for o in TINY if not o.startswith("trainer.num_threads=")]
+    run_learnai(tmp_path, "tracking.experiment=single", *tiny)  # threads: learnai's choice
+    client = mlflow_client(tmp_path)
+    (run,) = all_runs(client, "single")
+    assert run.info.status == "FINISHED"
+    assert artifact_names(client, run.info.run_id) >= RUN_FILES
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert history and all(run.info.start_time <= m.timestamp <= run.info.end_time for m in history)
+    cores = len(os.sched_getaffinity(0))
+    assert run.data.tags["torch_threads"] == str(max(1, cores - 1))
