@@ -45,11 +45,14 @@ def process_env() -> dict[str, str]:
     return env
 
 
-def run_process(args: list[str]) -> tuple[float, float]:
-    """Run ``python <args>`` in a fresh directory; return (seconds, peak RSS in MB).
+def run_process(args: list[str]) -> tuple[float, float, float]:
+    """Run ``python <args>`` in a fresh directory; return (seconds, peak RSS in MB, CPU
+    seconds).
 
     stderr is drained by a thread while ``os.wait4`` waits, so a child that writes more
-    than a pipe holds cannot block, and wait4 still gives this child's own peak RSS.
+    than a pipe holds cannot block, and wait4 still gives this child's own peak RSS. Its
+    CPU time (user + system) includes the workers it started and waited for: the whole
+    command's work, whichever core did it.
     """
     import threading
 
@@ -73,7 +76,7 @@ def run_process(args: list[str]) -> tuple[float, float]:
         stderr = b"".join(chunks).decode(errors="replace")
         if proc.returncode not in (0, 2):  # 2: the config-error benchmark exits 2 on purpose
             raise RuntimeError(f"{args} exited {proc.returncode}:\n{stderr[-2000:]}")
-        return seconds, usage.ru_maxrss / 1024
+        return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _wrapped(
@@ -138,17 +141,22 @@ def bench_processes(repeats: int, skip: set[str]) -> dict:
     # Round-robin: every case once per round, so a machine that speeds up or slows down
     # (a shared VM does) moves all cases alike, and the ratios of round i pair like work.
     chosen = {name: args for name, args in cases.items() if name not in skip}
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in chosen}
     for round_no in range(repeats):
         for name, args in chosen.items():
             runs[name].append(run_process(args))
-            seconds, rss = runs[name][-1]
-            print(f"  round {round_no + 1}: {name:24s} {seconds:7.2f} s  {rss:6.0f} MB", flush=True)
+            seconds, rss, cpu = runs[name][-1]
+            print(
+                f"  round {round_no + 1}: {name:24s} {seconds:7.2f} s  {rss:6.0f} MB"
+                f"  {cpu:6.2f} CPU-s",
+                flush=True,
+            )
     out = {}
     for name, done in runs.items():
         out[name] = {
             "seconds": statistics.median(r[0] for r in done),
             "rss_mb": statistics.median(r[1] for r in done),
+            "cpu_s": statistics.median(r[2] for r in done),
             "runs": [round(r[0], 3) for r in done],
         }
         print(
@@ -304,6 +312,14 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
         add_ratio("sweep / naive tracked", r, "<= 0.15x", 0.15)
     if (r := ratio("learnai_sweep", "bare")) is not None:
         add_ratio("sweep / bare training", r, "<= 2.0x (aim 1.5x)", 2.0)
+    if "learnai_sweep" in p and "bare" in p and "cpu_s" in p["bare"]:
+        # The work every process of the sweep did, whichever core: on this machine's
+        # cores the sweep cannot take less wall time than that over the cores.
+        sweep_cpu, bare_cpu = p["learnai_sweep"]["cpu_s"], p["bare"]["cpu_s"]
+        cores = results.get("cpus") or 1
+        add("CPU-s: sweep (all processes) / bare", f"{sweep_cpu:.1f} / {bare_cpu:.1f}", "", None)
+        floor = sweep_cpu / cores / p["bare"]["seconds"]
+        add(f"sweep's floor on {cores} cores / bare", f"{floor:.2f}x", "", None)
     if (r := ratio("learnai_sweep", "learnai_sweep_joblib")) is not None:
         add_ratio("joblib n_jobs=2, 8 jobs", r, ">= 1.5x", -1.5)
     if (r := ratio("learnai_sweep24", "learnai_sweep24_joblib")) is not None:
