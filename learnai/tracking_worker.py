@@ -118,21 +118,39 @@ def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     ``fn`` must be a module-level function; its arguments and value must pickle.
     """
-    if _pool is None:
+    future = _submit(fn, args, kwargs)
+    if future is None:
         return fn(*args, **kwargs)
-    return _outcome(_pool.submit(_capture, fn, args, kwargs), fn, args, kwargs)
+    return _outcome(future, fn, args, kwargs)
+
+
+def _submit(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Future | None:
+    """Hand ``fn`` to the worker; None when there is none (any more)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if _pool is None:
+        return None
+    try:
+        return _pool.submit(_capture, fn, args, kwargs)
+    except (BrokenProcessPool, RuntimeError):  # it died between two calls
+        _worker_gone()
+        return None
+
+
+def _worker_gone() -> None:
+    log.warning("learnai's tracking worker stopped; this process writes to the store")
+    stop()
 
 
 def _outcome(future: Future, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
     """What a submitted call gave: its value, its error raised here, its log lines
-    logged here; made here instead if the worker is gone."""
+    logged here; made here instead if the worker died meanwhile."""
     from concurrent.futures.process import BrokenProcessPool
 
     try:
         ok, value, records = future.result()
     except (BrokenProcessPool, RuntimeError):  # the worker is gone: work here from now on
-        log.warning("learnai's tracking worker stopped; this process writes to the store")
-        stop()
+        _worker_gone()
         return fn(*args, **kwargs)
     for record in records:
         logging.getLogger(record.name).handle(record)
@@ -161,6 +179,23 @@ def stop() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+class _AfterStart:
+    """What the worker's start of a run gives (its id, name, experiment): reading it
+    waits for a run that is still being created."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, recorder: Any, owner: type | None = None) -> Any:
+        if recorder is None:
+            return self
+        recorder._resolve()
+        return getattr(recorder, self.slot)
+
+    def __set__(self, recorder: Any, value: Any) -> None:
+        setattr(recorder, self.slot, value)
+
+
 class RemoteRecorder(RunRecorder):
     """A run recorded through the worker: the same batching, the writes made there.
 
@@ -186,32 +221,9 @@ class RemoteRecorder(RunRecorder):
         super().__init__(None, run_id, flush_every_s)
         self.uri = uri
 
-    @property
-    def run_id(self) -> str:
-        self._resolve()
-        return self._run_id
-
-    @run_id.setter
-    def run_id(self, value: str) -> None:
-        self._run_id = value
-
-    @property
-    def run_name(self) -> str | None:  # type: ignore[override]
-        self._resolve()
-        return self._run_name
-
-    @run_name.setter
-    def run_name(self, value: str | None) -> None:
-        self._run_name = value
-
-    @property
-    def experiment_id(self) -> str | None:  # type: ignore[override]
-        self._resolve()
-        return self._experiment_id
-
-    @experiment_id.setter
-    def experiment_id(self, value: str | None) -> None:
-        self._experiment_id = value
+    run_id = _AfterStart()
+    run_name = _AfterStart()
+    experiment_id = _AfterStart()
 
     @property
     def started(self) -> bool:
@@ -285,12 +297,12 @@ def start_run(
     tags = {**process_tags(), **(tags or {})}
     started = int(time.time() * 1000)  # now, not when the worker gets to it
     args = (uri, experiment, run_name, tags, parent_run_id, artifact_location, started)
-    if wait or _pool is None:
+    starting = None if wait else _submit(_start, args, {})
+    if starting is None:
         run_id, name, experiment_id = call(_start, *args)
         recorder = RemoteRecorder(uri, run_id, flush_every_s)
         recorder.run_name, recorder.experiment_id = name, experiment_id
         return recorder
-    starting = _pool.submit(_capture, _start, args, {})
     return RemoteRecorder(uri, "", flush_every_s, (starting, args))
 
 

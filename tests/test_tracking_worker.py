@@ -191,3 +191,60 @@ def test_a_single_run_trains_beside_its_workers(tmp_path: Path) -> None:
     assert history and all(run.info.start_time <= m.timestamp <= run.info.end_time for m in history)
     cores = len(os.sched_getaffinity(0))
     assert run.data.tags["torch_threads"] == str(max(1, cores - 1))
+
+
+def test_a_run_started_without_waiting_survives_a_killed_worker(tmp_path: Path) -> None:
+    """SIGKILL on the worker while it is still creating a run: this process creates the
+    run itself, with every write it held, and says so once."""
+    import logging
+    import multiprocessing
+
+    from learnai import tracking, tracking_worker
+
+    uri = tracking_uri(tmp_path)
+    tracking_worker.start(uri)
+    try:
+        recorder = tracking.RunRecorder.start(uri, "orphan", run_name="held", wait=False)
+        recorder.log_params({"optimizer.lr": "0.01"})
+        recorder.add_series("val_loss", [2.0, 1.0], start_step=1)
+        (worker,) = multiprocessing.active_children()
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logging.getLogger("learnai").addHandler(handler)
+        try:
+            recorder.end("FINISHED")
+        finally:
+            logging.getLogger("learnai").removeHandler(handler)
+        assert [r.getMessage() for r in records if "worker stopped" in r.getMessage()]
+    finally:
+        tracking_worker.stop()
+    client = mlflow_client(tmp_path)
+    (run,) = all_runs(client, "orphan")
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "held")
+    assert run.data.params == {"optimizer.lr": "0.01"}
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 2.0), (2, 1.0)]
+
+
+def test_a_call_after_the_worker_died_between_calls_is_made_here(tmp_path: Path) -> None:
+    """The pool already knows its worker is gone when the next call is handed to it."""
+    import multiprocessing
+    import time
+
+    from learnai import tracking_worker
+
+    tracking_worker.start()
+    try:
+        worker_pid = tracking_worker.call(os.getpid)
+        assert worker_pid != os.getpid()
+        (worker,) = multiprocessing.active_children()
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
+        time.sleep(0.5)  # the pool's own thread marks it broken
+        assert tracking_worker.call(os.getpid) == os.getpid()
+        assert not tracking_worker.active()
+    finally:
+        tracking_worker.stop()
