@@ -74,13 +74,13 @@ def main() -> None:
 
 def _main() -> None:
     from learnai.commands import dispatch
-    from learnai.commands.choices import check_choices
+    from learnai.commands.choices import check_command_line
 
     code = dispatch(sys.argv[1:])  # learnai runs ..., learnai rerun ...
     if code is not None:
         sys.exit(code)
     try:
-        check_choices(sys.argv[1:], config_dir())
+        check_command_line(sys.argv[1:], config_dir())
     except ConfigError as err:
         exit_with(err)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,73 +157,88 @@ def _finite_positive(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
 
 
+_NUMBER = (int, float)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What one key's value must be. ``kinds``: the types a value typed on the command
+    line must have for :func:`check_literal` to judge it (another type is Hydra's to
+    convert or refuse)."""
+
+    ok: Callable[[Any], bool]
+    text: str
+    kinds: tuple[type, ...] = _NUMBER
+
+
+# Each key's own rule, in the order validate() reports them. Keys a model or optimizer
+# may not have (depth, hidden, momentum) are checked where present.
+RULES: dict[str, _Rule] = {
+    "data.n_samples": _Rule(lambda v: v >= 2, "must be >= 2"),
+    "data.noise": _Rule(lambda v: math.isfinite(v) and v >= 0, "must be >= 0"),
+    "data.val_fraction": _Rule(lambda v: 0 < v < 1, "must be in (0, 1)"),
+    "model.depth": _Rule(lambda v: v >= 0, "must be >= 0"),
+    "model.hidden": _Rule(lambda v: v >= 1, "must be >= 1"),
+    "optimizer.lr": _Rule(_finite_positive, "must be a finite number > 0"),
+    "optimizer.momentum": _Rule(lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    "trainer.epochs": _Rule(lambda v: v >= 1, "must be >= 1"),
+    "trainer.sync_every": _Rule(lambda v: v >= 1, "must be >= 1"),
+    "trainer.diverge_factor": _Rule(_finite_positive, "must be a finite number > 0"),
+    "trainer.num_threads": _Rule(lambda v: v >= 0, "must be >= 0"),
+    "trainer.animation.frames": _Rule(lambda v: v >= 1, "must be >= 1"),
+    "trainer.animation.fps": _Rule(lambda v: v >= 1, "must be >= 1"),
+    "trainer.animation.after_divergence": _Rule(lambda v: v >= 0, "must be >= 0"),
+    "trainer.animation.width": _Rule(lambda v: v >= 64, "must be >= 64"),
+    "trainer.animation.height": _Rule(lambda v: v >= 64, "must be >= 64"),
+    "trainer.device": _Rule(
+        lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None,
+        "must be auto, cpu, cuda, cuda:N or mps",
+        (str,),
+    ),
+    "tracking.flush_every_s": _Rule(_finite_positive, "must be a finite number > 0"),
+    "tracking.experiment": _Rule(bool, "must not be empty", (str,)),
+    "tracking.uri": _Rule(
+        lambda v: "://" in v or v.startswith("sqlite:"),
+        "must be a URI such as sqlite:///mlruns/mlflow.db or http://host:5000",
+        (str,),
+    ),
+    "trainer.report_every": _Rule(lambda v: v >= 1, "must be >= 1"),
+}
+_OPTIONAL = {"model.depth", "model.hidden", "optimizer.momentum"}
+
+
+def check_literal(key: str, value: Any) -> None:
+    """Refuse a value typed on the command line (``optimizer.lr=0``) before Hydra
+    composes anything: :func:`validate` would refuse it in the composed config, after
+    Hydra's two compositions and its output folder. Values of another type than the
+    rule judges (``trainer.epochs=abc``, an interpolation) are left to Hydra."""
+    rule = RULES.get(key)
+    if rule is None or isinstance(value, bool) or not isinstance(value, rule.kinds):
+        return
+    if isinstance(value, str) and "${" in value:
+        return
+    _check(rule.ok(value), key, value, rule.text)
+
+
 def validate(cfg: Any) -> None:
     """Reject values no run should start with. ``cfg`` is the composed DictConfig."""
-    data, model, opt, trainer = cfg.data, cfg.model, cfg.optimizer, cfg.trainer
-    _check(data.n_samples >= 2, "data.n_samples", data.n_samples, "must be >= 2")
-    _check(math.isfinite(data.noise) and data.noise >= 0, "data.noise", data.noise, "must be >= 0")
-    vf = data.val_fraction
-    _check(0 < vf < 1, "data.val_fraction", vf, "must be in (0, 1)")
-    n_val = int(round(data.n_samples * vf))
-    _check(
-        1 <= n_val < data.n_samples,
-        "data.val_fraction",
-        vf,
-        f"leaves {n_val} of {data.n_samples} samples for validation; need >= 1 on each side",
-    )
-    if "depth" in model:
-        _check(model.depth >= 0, "model.depth", model.depth, "must be >= 0")
-    if "hidden" in model:
-        _check(model.hidden >= 1, "model.hidden", model.hidden, "must be >= 1")
-    _check(_finite_positive(opt.lr), "optimizer.lr", opt.lr, "must be a finite number > 0")
-    if "momentum" in opt:
-        _check(0 <= opt.momentum < 1, "optimizer.momentum", opt.momentum, "must be in [0, 1)")
-    _check(trainer.epochs >= 1, "trainer.epochs", trainer.epochs, "must be >= 1")
-    _check(trainer.sync_every >= 1, "trainer.sync_every", trainer.sync_every, "must be >= 1")
-    _check(
-        _finite_positive(trainer.diverge_factor),
-        "trainer.diverge_factor",
-        trainer.diverge_factor,
-        "must be a finite number > 0",
-    )
-    _check(trainer.num_threads >= 0, "trainer.num_threads", trainer.num_threads, "must be >= 0")
-    anim = trainer.animation
-    _check(anim.frames >= 1, "trainer.animation.frames", anim.frames, "must be >= 1")
-    _check(anim.fps >= 1, "trainer.animation.fps", anim.fps, "must be >= 1")
-    _check(
-        anim.after_divergence >= 0,
-        "trainer.animation.after_divergence",
-        anim.after_divergence,
-        "must be >= 0",
-    )
-    _check(anim.width >= 64, "trainer.animation.width", anim.width, "must be >= 64")
-    _check(anim.height >= 64, "trainer.animation.height", anim.height, "must be >= 64")
-    _check(
-        re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", trainer.device) is not None,
-        "trainer.device",
-        trainer.device,
-        "must be auto, cpu, cuda, cuda:N or mps",
-    )
-    _check(
-        _finite_positive(cfg.tracking.flush_every_s),
-        "tracking.flush_every_s",
-        cfg.tracking.flush_every_s,
-        "must be a finite number > 0",
-    )
-    _check(
-        bool(cfg.tracking.experiment),
-        "tracking.experiment",
-        cfg.tracking.experiment,
-        "must not be empty",
-    )
-    uri = cfg.tracking.uri
-    _check(
-        "://" in uri or uri.startswith("sqlite:"),
-        "tracking.uri",
-        uri,
-        "must be a URI such as sqlite:///mlruns/mlflow.db or http://host:5000",
-    )
-    _check(trainer.report_every >= 1, "trainer.report_every", trainer.report_every, "must be >= 1")
+    from omegaconf import OmegaConf
+
+    for key, rule in RULES.items():
+        section, name = key.rsplit(".", 1)
+        if key in _OPTIONAL and name not in OmegaConf.select(cfg, section):
+            continue
+        value = OmegaConf.select(cfg, key)
+        _check(rule.ok(value), key, value, rule.text)
+        if key == "data.val_fraction":  # both sides of the split need a sample
+            n_samples = cfg.data.n_samples
+            n_val = int(round(n_samples * value))
+            _check(
+                1 <= n_val < n_samples,
+                key,
+                value,
+                f"leaves {n_val} of {n_samples} samples for validation; need >= 1 on each side",
+            )
 
 
 def validate_job(loader: Any, config: Any, overrides: list[str]) -> None:

@@ -8,13 +8,14 @@ slow tests record a tiny sweep and an Optuna study once per module and read them
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 from sweep_helpers import TINY, run_learnai, run_python, tracking_uri
 
-from learnai.commands.choices import check_choices
+from learnai.commands.choices import check_command_line
 from learnai.config import ConfigError
 
 CONF = str(Path(__file__).resolve().parent.parent / "conf")
@@ -80,7 +81,7 @@ def test_a_help_template_that_needs_hydras_flags_is_hydras_to_render(tmp_path: P
 )
 def test_a_group_option_that_does_not_exist_is_one_error(argv, message) -> None:
     with pytest.raises(ConfigError, match=r"^" + message.replace("(", r"\(").replace(")", r"\)")):
-        check_choices(argv, CONF)
+        check_command_line(argv, CONF)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,37 @@ def test_a_group_option_that_does_not_exist_is_one_error(argv, message) -> None:
     ],
 )
 def test_real_options_pass(argv) -> None:
-    check_choices(argv, CONF)
+    check_command_line(argv, CONF)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["optimizer.lr=0"], "invalid value for optimizer.lr: 0 (must be a finite number > 0)"),
+        (["-m", "optimizer.lr=0.01,-1"], "invalid value for optimizer.lr: -1 ("),
+        (["++trainer.epochs=0"], "invalid value for trainer.epochs: 0 (must be >= 1)"),
+        (["trainer.device=gpu"], "invalid value for trainer.device: 'gpu' (must be auto,"),
+        (["tracking.experiment=''"], "invalid value for tracking.experiment: '' (must not"),
+    ],
+)
+def test_a_typed_value_no_run_accepts_is_refused_before_composition(argv, message) -> None:
+    with pytest.raises(ConfigError, match=r"^" + re.escape(message)):
+        check_command_line(argv, CONF)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trainer.epochs=abc"],  # a type Hydra converts or refuses: Hydra's to report
+        ["optimizer.lr='0.5'"],
+        ["optimizer.lr=${oc.env:LR}"],
+        ["trainer.progress=false", "trainer.num_threads=0"],
+        ["-m", "optimizer.lr=interval(0, 1)", "model.depth=range(0, 4)"],
+        ["~optimizer.lr"],  # a delete
+    ],
+)
+def test_values_only_composition_can_judge_are_left_to_it(argv) -> None:
+    check_command_line(argv, CONF)
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
@@ -108,8 +139,8 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
 def test_a_logged_config_in_config_dir_is_not_silently_ignored(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("optimizer:\n  lr: 5\n")
     with pytest.raises(ConfigError, match="learnai rerun RUN_ID"):
-        check_choices(["--config-dir", str(tmp_path)], CONF)
-    check_choices(["--config-dir", str(tmp_path), "--config-name", "other"], CONF)
+        check_command_line(["--config-dir", str(tmp_path)], CONF)
+    check_command_line(["--config-dir", str(tmp_path), "--config-name", "other"], CONF)
 
 
 # --- the experiment kind (fast) ---------------------------------------------------------

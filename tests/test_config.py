@@ -278,3 +278,25 @@ def test_bad_cuda_index_exits_cleanly_on_a_gpu_machine(tmp_path: Path, device: s
     assert "Traceback" not in proc.stderr, proc.stderr
     assert names_key_and_value(proc.stderr, "trainer.device", device), proc.stderr
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_typed_bad_value_is_refused_before_hydra_makes_anything(
+    run_learnai, tmp_path: Path
+) -> None:
+    """No output folder, no store: the value is judged before Hydra composes."""
+    for argv in (["optimizer.lr=0"], ["-m", "optimizer.lr=0.01,0"]):
+        proc = run_learnai(tmp_path, *argv, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            "learnai: invalid value for optimizer.lr: 0 (must be a finite number > 0)"
+        ]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+def test_a_bad_value_only_composition_shows_is_still_refused(run_learnai, tmp_path: Path) -> None:
+    """Each value passes on its own; together they leave no validation sample."""
+    proc = run_learnai(tmp_path, "data.n_samples=10", "data.val_fraction=0.01", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "invalid value for data.val_fraction: 0.01 (leaves 0 of 10 samples" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlruns").exists()

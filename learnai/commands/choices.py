@@ -1,15 +1,20 @@
-"""Config group choices on the command line, checked before Hydra composes anything.
+"""Config group choices and values typed on the command line, checked before Hydra
+composes anything.
 
 Hydra answers ``data=nope`` with a multi-line error and a search path listing; learnai
 answers with one line naming the value and the options. The options are the YAML files
 of each group under ``conf/`` (and under ``--config-dir``), which is what Hydra reads.
+A value no run accepts (``optimizer.lr=0``) is refused by the same rule the composed
+config meets later (:func:`learnai.config.check_literal`), before Hydra composes the
+config twice and makes the run's output folder: a refused command creates nothing.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from learnai.config import ConfigError
+from learnai.config import ConfigError, check_literal
 
 _CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 _CONFIG_NAME_FLAGS = ("--config-name", "-cn")
@@ -39,9 +44,23 @@ def group_options(conf_dirs: list[Path]) -> dict[str, set[str]]:
     return groups
 
 
-def check_choices(argv: list[str], conf_dir: str) -> None:
-    """Raise :class:`ConfigError` for a group option that does not exist (``optimizer=x``)
-    or a ``--config-dir`` whose ``config.yaml`` learnai's own would silently shadow."""
+def _typed_values(override: Any) -> list[Any]:
+    """The values an override sets: one, or each of a choice sweep's (``lr=0.01,1``);
+    none for ranges, intervals and what Hydra cannot expand (Hydra reports it)."""
+    if not override.is_sweep_override():
+        return [override.value()]
+    if not override.is_choice_sweep():
+        return []
+    try:
+        return list(override.sweep_iterator())
+    except Exception:
+        return []
+
+
+def check_command_line(argv: list[str], conf_dir: str) -> None:
+    """Raise :class:`ConfigError` for a group option that does not exist (``optimizer=x``),
+    a value no run accepts (``optimizer.lr=0``), or a ``--config-dir`` whose
+    ``config.yaml`` learnai's own would silently shadow."""
     extra = _flag_value(argv, _CONFIG_DIR_FLAGS)
     if (
         extra is not None
@@ -67,7 +86,12 @@ def check_choices(argv: list[str], conf_dir: str) -> None:
         except Exception:  # not an override Hydra can parse: Hydra reports it
             continue
         group = override.key_or_group
-        if group not in options or override.is_delete():
+        if override.is_delete():
+            continue
+        if group not in options:
+            if override.package is None:
+                for value in _typed_values(override):
+                    check_literal(group, value)
             continue
         if override.is_sweep_override():
             try:
