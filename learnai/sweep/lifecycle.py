@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from learnai.config import ConfigError, exit_with, validate, validate_job
+from learnai.config import ConfigError, exit_with
 from learnai.context import PARENT_ENV, SWEPT_ENV
+from learnai.sweep.validation import compose_sweep, one_line, validate_sweep
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -33,93 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("learnai")
 
 PARENT_KEY = "tracking.parent_run_id"  # the user's way to join an existing parent
-
-
-def _is_sweep(override: Any) -> bool:
-    return bool(override.is_sweep_override())
-
-
-def _compose(inv: Invocation, config_dir: str) -> tuple[DictConfig, Any]:
-    """The sweep's base config (sweep overrides left out) and Hydra's config loader."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(inv.overrides)
-    base = [o.input_line for o in parsed if not _is_sweep(o)]
-    if inv.config_dir:
-        base.append(f"hydra.searchpath=[file://{Path(inv.config_dir).resolve()}]")
-    initialize_config_dir(config_dir=config_dir, version_base="1.3", job_name="learnai")
-    cfg = compose(inv.config_name or "config", overrides=base, return_hydra_config=True)
-    return cfg, GlobalHydra.instance().config_loader()
-
-
-def _grid_jobs(cfg: DictConfig, overrides: list[str]) -> list[list[str]]:
-    """Every job of a grid sweep: the product of the sweep overrides' values."""
-    import itertools
-
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
-    axes: list[list[str]] = []
-    fixed: list[str] = []
-    for o in OverridesParser.create().parse_overrides(params + overrides):
-        if not _is_sweep(o):
-            fixed.append(o.input_line)
-            continue
-        key = o.get_key_element()
-        try:
-            values = list(o.sweep_string_iterator())
-        except Exception as err:  # interval(): nothing to enumerate
-            raise ConfigError(f"invalid sweep value for {key}: {o.input_line!r} ({err})") from err
-        axes.append([f"{key}={v}" for v in values])
-    return [[*fixed, *job] for job in itertools.product(*axes)]
-
-
-def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None:
-    """Every bound and choice of the search space gives a valid learnai config."""
-    from hydra_plugins.learnai_optuna_sweeper import search_space
-
-    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
-    try:
-        space, fixed = search_space.parse(params + overrides)
-    except search_space.SearchSpaceError as err:
-        raise ConfigError(f"invalid sweep param {err}") from err
-    if cfg.hydra.runtime.choices.get("hydra/sweeper/sampler") == "grid":
-        try:  # the grid's points: refused here, before the parent run exists
-            search_space.grid(params + overrides, space)
-        except search_space.SearchSpaceError as err:
-            raise ConfigError(f"invalid sweep param {err}") from err
-    base = [f"{k}={v}" for k, v in fixed.items()]
-    try:
-        validate_job(loader, cfg, base)
-        for key, dist in space.items():
-            for value in search_space.endpoints(dist):
-                validate_job(loader, cfg, [*base, f"{key}={value}"])
-    except ConfigError as err:
-        raise ConfigError(f"{err} [from the sweep's search space]") from err
-
-
-def _validate(cfg: DictConfig, loader: Any, sweeper: str, overrides: list[str]) -> None:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    validate(cfg)
-    # What Hydra hands a sweeper: the task's overrides. Hydra's own (hydra/launcher=ray,
-    # +hydra.launcher.ray.init.x=1) are in cfg already and load_sweep_config adds them
-    # again; passed twice, a `+` one fails ("An item is already at ...").
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    overrides = [o.input_line for o in parsed if not o.is_hydra_override()]
-    if sweeper == "basic":
-        for job in _grid_jobs(cfg, overrides):
-            validate_job(loader, cfg, job)
-    elif sweeper == "optuna":
-        _validate_optuna(cfg, loader, overrides)
-    # Other sweepers: each job validates its own config before its run exists.
-
-
-def _one_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return " | ".join(lines[:2]) or type(err).__name__
 
 
 @dataclass
@@ -147,17 +61,17 @@ class Sweep:
 
         try:
             try:
-                cfg, loader = _compose(inv, config_dir)
+                cfg, loader = compose_sweep(inv, config_dir)
                 redaction.guard(redaction.config_strings(cfg))
                 multirun = inv.multirun or str(cfg.hydra.mode).endswith("MULTIRUN")
                 if not multirun:
                     return None
                 sweeper = str(cfg.hydra.runtime.choices.get("hydra/sweeper") or "basic")
-                _validate(cfg, loader, sweeper, inv.overrides)
+                validate_sweep(cfg, loader, sweeper, inv.overrides)
             except ConfigError:
                 raise
             except Exception as err:  # Hydra/OmegaConf: the overrides do not compose
-                raise ConfigError(_one_line(err)) from err
+                raise ConfigError(one_line(err)) from err
         except ConfigError as err:
             exit_with(err)
         finally:
@@ -199,7 +113,7 @@ class Sweep:
                 exit_with(err)
             print(
                 f"learnai: cannot create the sweep's parent run in "
-                f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(_one_line(err))}",
+                f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(one_line(err))}",
                 file=sys.stderr,
             )
             raise SystemExit(1) from None
@@ -241,7 +155,7 @@ class Sweep:
                 log.warning("%d job run(s) were still RUNNING: ended as KILLED", ended)
             summary = self._report(recorder)
         except BaseException as err:  # the report is a bonus; the parent must still end
-            log.error("sweep report failed: %s", tracking.mask_secrets(_one_line(err)))
+            log.error("sweep report failed: %s", tracking.mask_secrets(one_line(err)))
             summary = None
             if status == "FINISHED":
                 status = "FAILED"
@@ -255,7 +169,7 @@ class Sweep:
             log.error(
                 "could not end the sweep's parent run %s: %s",
                 self.parent_run_id,
-                tracking.mask_secrets(_one_line(err)),
+                tracking.mask_secrets(one_line(err)),
             )
         if summary is not None:
             summary.print(self.uri, self.experiment_id)
