@@ -166,6 +166,18 @@ def test_grid_side_by_side_is_the_one_the_stored_runs_give(grid: Sweep, tmp_path
     assert (tmp_path / "again" / "side_by_side.gif").read_bytes() == logged
 
 
+def test_grid_jobs_get_the_parent_created_while_hydra_composed(grid: Sweep) -> None:
+    """In-process jobs: the parent is made while Hydra composes, and each job's config
+    names it through learnai's resolver, which gave each job the parent's id."""
+    from omegaconf import OmegaConf
+
+    (hydra_yaml,) = [p for p in grid.cwd.glob("multirun/*/*/0/.hydra/hydra.yaml")]
+    env_set = OmegaConf.load(hydra_yaml).hydra.job.env_set
+    assert OmegaConf.to_container(env_set)["LEARNAI_PARENT_RUN_ID"] == "${learnai.parent_run_id:}"
+    assert len(grid.children) == 2
+    assert {c.data.tags[PARENT_TAG] for c in grid.children} == {grid.parent.info.run_id}
+
+
 def test_invalid_grid_value_stops_before_any_run(tmp_path: Path) -> None:
     proc = run_learnai(
         tmp_path, "-m", "optimizer.lr=0.01,0", "tracking.experiment=bad", *TINY, expect=2

@@ -7,6 +7,10 @@ job (grid) or every bound of the search space (Optuna), creates the parent run, 
 its id to every job in its Hydra config (``hydra.job.env_set.LEARNAI_PARENT_RUN_ID``,
 which Hydra sets in the job's environment while it runs): it travels inside each job's
 own config, to any launcher and any machine, without showing up among its overrides.
+When the jobs run in this process (Hydra's basic launcher), the tracking worker creates
+the parent while Hydra composes the jobs' configs, and the value is
+``${learnai.parent_run_id:}``: an OmegaConf resolver that Hydra calls as the first job
+starts, which waits for the parent (or exits with one line if it could not be made).
 After Hydra returns or raises, :meth:`Sweep.finish` ends children left RUNNING, writes
 the report and ends the parent FINISHED, FAILED or KILLED.
 """
@@ -19,7 +23,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from learnai.config import ConfigError, exit_with
 from learnai.context import PARENT_ENV, SWEPT_ENV
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("learnai")
 
 PARENT_KEY = "tracking.parent_run_id"  # the user's way to join an existing parent
+# The resolver through which in-process jobs get a parent still being created.
+PARENT_RESOLVER = "learnai.parent_run_id"
 
 
 @dataclass
@@ -43,10 +49,20 @@ class Sweep:
     cfg: DictConfig
     uri: str
     sweeper: str
-    parent_run_id: str
     recorder: RunRecorder | None  # None: the user named an existing parent to join
     swept_keys: list[str]
+    joined_run_id: str | None = None  # the parent the user named (tracking.parent_run_id)
     experiment_id: str | None = None
+    _parent_pending: bool = False  # created while Hydra composes: jobs get it resolved
+    _failure_told: bool = False  # the parent could not be made, and the user was told
+
+    @property
+    def parent_run_id(self) -> str:
+        """The parent's id; while the tracking worker still creates it, this waits."""
+        if self.joined_run_id:
+            return self.joined_run_id
+        assert self.recorder is not None
+        return self.recorder.run_id
 
     @classmethod
     def prepare(cls, inv: Invocation, config_dir: str) -> Sweep | None:
@@ -81,22 +97,15 @@ class Sweep:
         _check_stores(cfg, uri, sweeper)
         joined = cfg.tracking.get("parent_run_id")
         if joined:
-            return cls(cfg, uri, sweeper, str(joined), None, _swept(cfg, inv.overrides))
+            return cls(cfg, uri, sweeper, None, _swept(cfg, inv.overrides), str(joined))
         jobs_here = _jobs_run_here(cfg)
         if jobs_here:
             from learnai import tracking_worker
 
             # Its store calls run in a worker (see learnai.tracking_worker), which imports
-            # MLflow and opens the store on another core while this process gets torch
-            # ready for the jobs (they run here and need it anyway).
+            # MLflow, opens the store and creates the parent on another core while this
+            # process gets torch ready and Hydra composes the jobs (they run here).
             tracking_worker.start(uri)
-            from learnai import picture_worker
-            from learnai.device import warm_torch
-
-            warm_torch()
-            # The jobs draw there (see learnai.picture_worker); it imports matplotlib
-            # while this process waits for the store to hold the parent run.
-            picture_worker.start()
         try:
             recorder = tracking.RunRecorder.start(
                 uri,
@@ -104,23 +113,41 @@ class Sweep:
                 run_name=cfg.tracking.run_name or _sweep_name(cfg, inv.overrides),
                 tags=_sweep_tags(sweeper, inv.overrides),
                 artifact_location=cfg.tracking.artifact_location,
+                wait=not jobs_here,
             )
         except Exception as err:
             if jobs_here:
-                picture_worker.drain()
                 tracking_worker.stop()
-            if isinstance(err, ConfigError):  # e.g. an experiment deleted in the store
-                exit_with(err)
-            print(
-                f"learnai: cannot create the sweep's parent run in "
-                f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(one_line(err))}",
-                file=sys.stderr,
-            )
-            raise SystemExit(1) from None
-        sweep = cls(cfg, uri, sweeper, recorder.run_id, recorder, _swept(cfg, inv.overrides))
-        sweep.experiment_id = recorder.experiment_id
-        log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)
+            _exit_without_parent(uri, err)
+        sweep = cls(cfg, uri, sweeper, recorder, _swept(cfg, inv.overrides))
+        if jobs_here:
+            from omegaconf import OmegaConf
+
+            from learnai import picture_worker
+            from learnai.device import warm_torch
+
+            warm_torch()
+            # The jobs draw there (see learnai.picture_worker); it imports matplotlib
+            # while Hydra composes the jobs' configs.
+            picture_worker.start()
+            sweep._parent_pending = True
+            OmegaConf.register_new_resolver(PARENT_RESOLVER, sweep._parent_for_job, replace=True)
+        else:
+            sweep.experiment_id = recorder.experiment_id
+            log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)
         return sweep
+
+    def _parent_for_job(self) -> str:
+        """The parent's id, as a job in this process starts (Hydra resolves its
+        ``hydra.job.env_set``): waits for the tracking worker to create it; if it could
+        not be created, one line and exit, as when a sweep waits for its parent."""
+        if self.recorder is None:  # the sweep has finished: no job can start now
+            raise RuntimeError("the sweep has ended")
+        try:
+            return self.recorder.run_id
+        except Exception as err:
+            self._failure_told = True
+            _exit_without_parent(self.uri, err)
 
     def job_overrides(self) -> list[str]:
         """Overrides added to every job: how each job finds its parent, on any machine."""
@@ -128,7 +155,8 @@ class Sweep:
         extra = [f"++hydra.job.env_set.{SWEPT_ENV}='{keys}'"] if keys else []
         if self.recorder is None:
             return extra  # the user's own tracking.parent_run_id override already travels
-        return [f"++hydra.job.env_set.{PARENT_ENV}={self.parent_run_id}", *extra]
+        parent = f"${{{PARENT_RESOLVER}:}}" if self._parent_pending else self.parent_run_id
+        return [f"++hydra.job.env_set.{PARENT_ENV}={parent}", *extra]
 
     def finish(self, status: str) -> None:
         """End what the sweep left open and report; never raises (a sweep is ending)."""
@@ -142,18 +170,30 @@ class Sweep:
     def _finish(self, status: str) -> None:
         from learnai import picture_worker, sweep_runs, tracking
 
+        if self._parent_pending:
+            from omegaconf import OmegaConf
+
+            OmegaConf.clear_resolver(PARENT_RESOLVER)
         if self.recorder is None:
             picture_worker.drain()
+            return
+        try:  # a parent still being created (Ctrl-C while Hydra composed) is waited for
+            parent_run_id = self.parent_run_id
+            self.experiment_id = self.recorder.experiment_id
+        except Exception as err:  # never created: no run exists to end
+            picture_worker.drain()
+            if not self._failure_told:
+                _tell_without_parent(self.uri, err)
             return
         recorder, self.recorder = self.recorder, None
         try:
             try:
                 picture_worker.settle()  # the last job's run, still waiting for its pictures
             finally:  # even if a second Ctrl-C cut that short
-                ended = sweep_runs.end_running_children(self.uri, self.parent_run_id, "KILLED")
+                ended = sweep_runs.end_running_children(self.uri, parent_run_id, "KILLED")
             if ended:
                 log.warning("%d job run(s) were still RUNNING: ended as KILLED", ended)
-            summary = self._report(recorder)
+            summary = self._report(recorder, parent_run_id)
         except BaseException as err:  # the report is a bonus; the parent must still end
             log.error("sweep report failed: %s", tracking.mask_secrets(one_line(err)))
             summary = None
@@ -168,21 +208,40 @@ class Sweep:
         except BaseException as err:
             log.error(
                 "could not end the sweep's parent run %s: %s",
-                self.parent_run_id,
+                parent_run_id,
                 tracking.mask_secrets(one_line(err)),
             )
         if summary is not None:
             summary.print(self.uri, self.experiment_id)
 
-    def _report(self, recorder: RunRecorder) -> Any:
+    def _report(self, recorder: RunRecorder, parent_run_id: str) -> Any:
         from learnai.sweep_report import report_sweep
 
         summary = report_sweep(self.uri, recorder)
         if self.sweeper == "optuna":
             from learnai.sweep.study_link import report_linked_study
 
-            report_linked_study(self.cfg, self.uri, self.parent_run_id, summary)
+            report_linked_study(self.cfg, self.uri, parent_run_id, summary)
         return summary
+
+
+def _tell_without_parent(uri: str, err: Exception) -> None:
+    from learnai import tracking
+
+    if isinstance(err, ConfigError):  # e.g. an experiment deleted in the store
+        print(f"learnai: {err}", file=sys.stderr)
+        return
+    print(
+        f"learnai: cannot create the sweep's parent run in "
+        f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(one_line(err))}",
+        file=sys.stderr,
+    )
+
+
+def _exit_without_parent(uri: str, err: Exception) -> NoReturn:
+    """One line naming the store (or the bad key) and exit: 2 for a config error, else 1."""
+    _tell_without_parent(uri, err)
+    raise SystemExit(2 if isinstance(err, ConfigError) else 1) from None
 
 
 def _jobs_run_here(cfg: DictConfig) -> bool:

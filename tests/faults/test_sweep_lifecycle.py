@@ -15,6 +15,8 @@ from sweep_helpers import (
     TINY,
     all_runs,
     child_runs,
+    finish,
+    group_is_gone,
     learnai_env,
     mlflow_client,
     parent_runs,
@@ -214,3 +216,37 @@ def test_a_failing_grid_job_ends_the_parent_failed(tmp_path: Path) -> None:
     assert parent.data.tags["sweep.state"] == "failed"
     children = child_runs(client, "broken", parent.info.run_id)
     assert sorted(c.info.status for c in children) == ["FINISHED"]  # the cuda job made no run
+
+
+def test_sigterm_while_hydra_composes_ends_the_parent_killed(tmp_path: Path) -> None:
+    """SIGTERM to the group as Hydra starts the multirun: the parent, still being created
+    by the tracking worker, is waited for and ended KILLED; no job ran, no process
+    is left."""
+    env = learnai_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "learnai",
+            "-m",
+            "optimizer.lr=0.01,1",
+            "tracking.experiment=early",
+            "+hydra.callbacks.term._target_=term_callback.TermOnMultirunStart",
+            *TINY,
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    output = finish(proc)
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert group_is_gone(proc.pid), "a worker outlived the sweep"
+    client = mlflow_client(tmp_path)
+    (parent,) = parent_runs(client, "early")
+    assert parent.info.status == "KILLED", output[-3000:]
+    assert parent.data.tags["sweep.state"] == "aborted"
+    assert [r.info.run_id for r in all_runs(client, "early")] == [parent.info.run_id], "a job ran"
