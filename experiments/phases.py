@@ -45,6 +45,7 @@ MARKERS: list[tuple[str, str | None, str]] = [
     ("logging", None, "learnai/tracking.py"),  # RunRecorder: params, metrics, files, end
     # waits for the workers: the store the tracking worker opens, the pictures being drawn
     ("store", "start_run", "learnai/tracking_worker.py"),
+    ("store", "_parent_for_job", "learnai/sweep/lifecycle.py"),  # the first job's wait
     ("artifacts", None, "learnai/picture_worker.py"),
 ]
 PHASES = ["start", "imports", "composition", "store", "training", "artifacts", "logging"]
