@@ -23,13 +23,17 @@ def settle_once() -> None:
     """Collect what is garbage now, then freeze what is left alive; once per process.
 
     Called where a job has imported its libraries but built no data or model yet: what
-    it freezes is import-time state plus one job's config, never a job's tensors.
+    it freezes is import-time state plus one job's config, never a job's tensors. The
+    young generations hold that garbage: after torch, Hydra and learnai's imports,
+    collecting them found 176 unreachable objects in 1 ms, and a full collection after
+    that found none in 0.15 s, a wait in the sweep's first job. The old generation's
+    garbage was collected by the collections the imports triggered.
     """
     global _settled
     if _settled:
         return
     _settled = True
-    gc.collect()
+    gc.collect(1)
     gc.freeze()
 
 

@@ -278,6 +278,9 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
         return summary
     with tempfile.TemporaryDirectory(prefix="learnai-sweep-") as tmp:
         out = Path(tmp)
+        # drawn on two cores when the sweep has a picture worker: the side-by-side is the
+        # slower one, so it starts before the curves are read from the store
+        drawn = _side_by_side(uri, children, out)
         write_table(children, out)
         labels = _labels(children)
         curves = [
@@ -289,8 +292,6 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
             )
             for c in children
         ]
-        # drawn on two cores when the sweep has a picture worker: it is the slower one
-        drawn = _side_by_side(uri, children, out)
         draw_comparison(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
         drawn()
         recorder.log_artifacts(out)

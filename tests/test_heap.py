@@ -29,6 +29,21 @@ gc.collect()
 assert gc.get_freeze_count() == frozen, (gc.get_freeze_count(), frozen)
 """
 
+BEFORE_FREEZE = """
+import gc, weakref
+from learnai import heap
+
+class Node:
+    pass
+
+node = Node()
+node.self = node  # garbage as the freeze comes: collected, not frozen for good
+weakref.finalize(node, print, "cycle dropped before the freeze: collected")
+del node
+heap.settle_once()
+print("settled")
+"""
+
 AT_EXIT = """
 import atexit, sys, weakref
 
@@ -51,6 +66,15 @@ def test_garbage_made_after_the_freeze_is_collected() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "cycle made after the freeze: collected" in out.stdout
+
+
+def test_garbage_dropped_before_the_freeze_is_not_frozen() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", BEFORE_FREEZE], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines == ["cycle dropped before the freeze: collected", "settled"], out.stdout
 
 
 @pytest.mark.slow
