@@ -81,13 +81,15 @@ def check_exit(
     return proc
 
 
-def start_learnai(cwd: Path, *args: str) -> subprocess.Popen[str]:
+def start_learnai(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """``python -m learnai <args>`` in the background, in its own process group as a
     scheduler's job is (signal it with ``os.killpg(proc.pid, ...)``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "learnai", *args],
         cwd=cwd,
-        env=learnai_env(),
+        env=learnai_env() if env is None else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -224,23 +224,14 @@ def test_sigterm_while_hydra_composes_ends_the_parent_killed(tmp_path: Path) -> 
     is left."""
     env = learnai_env()
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "learnai",
-            "-m",
-            "optimizer.lr=0.01,1",
-            "tracking.experiment=early",
-            "+hydra.callbacks.term._target_=term_callback.TermOnMultirunStart",
-            *TINY,
-        ],
-        cwd=tmp_path,
+    proc = start_learnai(
+        tmp_path,
+        "-m",
+        "optimizer.lr=0.01,1",
+        "tracking.experiment=early",
+        "+hydra.callbacks.term._target_=term_callback.TermOnMultirunStart",
+        *TINY,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
     )
     output = finish(proc)
     assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
