@@ -304,13 +304,16 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
     def add(what: str, value: str, target: str, ok: bool | None) -> None:
         rows.append((what, value, target, "-" if ok is None else ("yes" if ok else "NO")))
 
-    def add_ratio(what: str, r: tuple[float, float, float], target: str, at_most: float) -> None:
+    def verdict(every_run: bool, median: bool) -> str:
         """A target met by the median but not by every run is "not reliably" met."""
+        return "yes" if every_run else ("not reliably" if median else "NO")
+
+    def add_ratio(what: str, r: tuple[float, float, float], target: str, at_most: float) -> None:
         median, lo, hi = r
         if at_most > 0:
-            ok = "yes" if hi <= at_most else ("not reliably" if median <= at_most else "NO")
+            ok = verdict(hi <= at_most, median <= at_most)
         else:
-            ok = "yes" if lo >= -at_most else ("not reliably" if median >= -at_most else "NO")
+            ok = verdict(lo >= -at_most, median >= -at_most)
         rows.append((what, f"{median:.2f}x ({lo:.2f}-{hi:.2f})", target, ok))
 
     for name in ("bare", "naive", "learnai_sweep", "learnai_sweep_joblib"):
@@ -357,7 +360,7 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
         if name in p:
             s = p[name]["seconds"]
             worst = max(p[name]["runs"])
-            ok = "yes" if worst <= 0.5 else ("not reliably" if s <= 0.5 else "NO")
+            ok = verdict(worst <= 0.5, s <= 0.5)
             rows.append(
                 (
                     f"{label} (s)",
@@ -373,7 +376,7 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
         runs = zip(p["single_run"]["runs"], p["bare_single"]["runs"], strict=True)
         extra = [a - b for a, b in runs]
         median = p["single_run"]["seconds"] - p["bare_single"]["seconds"]
-        ok = "yes" if max(extra) <= 2 else ("not reliably" if median <= 2 else "NO")
+        ok = verdict(max(extra) <= 2, median <= 2)
         value = f"{median:.2f} ({min(extra):.2f}-{max(extra):.2f})"
         rows.append(("single run - bare run (s)", value, "<= 2 s", ok))
     if "single_run" in p:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from learnai.config import ConfigError, exit_with
 from learnai.context import PARENT_ENV, SWEPT_ENV
-from learnai.sweep.validation import compose_sweep, one_line, validate_sweep
+from learnai.sweep.validation import compose_sweep, sweep_params, validate_sweep
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -52,7 +52,6 @@ class Sweep:
     recorder: RunRecorder | None  # None: the user named an existing parent to join
     swept_keys: list[str]
     joined_run_id: str | None = None  # the parent the user named (tracking.parent_run_id)
-    experiment_id: str | None = None
     _parent_pending: bool = False  # created while Hydra composes: jobs get it resolved
     _failure_told: bool = False  # the parent could not be made, and the user was told
 
@@ -87,7 +86,7 @@ class Sweep:
             except ConfigError:
                 raise
             except Exception as err:  # Hydra/OmegaConf: the overrides do not compose
-                raise ConfigError(one_line(err)) from err
+                raise ConfigError(_one_line(err)) from err
         except ConfigError as err:
             exit_with(err)
         finally:
@@ -133,7 +132,6 @@ class Sweep:
             sweep._parent_pending = True
             OmegaConf.register_new_resolver(PARENT_RESOLVER, sweep._parent_for_job, replace=True)
         else:
-            sweep.experiment_id = recorder.experiment_id
             log.info("sweep %r: parent run %s", recorder.run_name, recorder.run_id)
         return sweep
 
@@ -141,10 +139,8 @@ class Sweep:
         """The parent's id, as a job in this process starts (Hydra resolves its
         ``hydra.job.env_set``): waits for the tracking worker to create it; if it could
         not be created, one line and exit, as when a sweep waits for its parent."""
-        if self.recorder is None:  # the sweep has finished: no job can start now
-            raise RuntimeError("the sweep has ended")
         try:
-            return self.recorder.run_id
+            return self.parent_run_id
         except Exception as err:
             self._failure_told = True
             _exit_without_parent(self.uri, err)
@@ -179,7 +175,7 @@ class Sweep:
             return
         try:  # a parent still being created (Ctrl-C while Hydra composed) is waited for
             parent_run_id = self.parent_run_id
-            self.experiment_id = self.recorder.experiment_id
+            experiment_id = self.recorder.experiment_id
         except Exception as err:  # never created: no run exists to end
             picture_worker.drain()
             if not self._failure_told:
@@ -195,7 +191,7 @@ class Sweep:
                 log.warning("%d job run(s) were still RUNNING: ended as KILLED", ended)
             summary = self._report(recorder, parent_run_id)
         except BaseException as err:  # the report is a bonus; the parent must still end
-            log.error("sweep report failed: %s", tracking.mask_secrets(one_line(err)))
+            log.error("sweep report failed: %s", tracking.mask_secrets(_one_line(err)))
             summary = None
             if status == "FINISHED":
                 status = "FAILED"
@@ -209,10 +205,10 @@ class Sweep:
             log.error(
                 "could not end the sweep's parent run %s: %s",
                 parent_run_id,
-                tracking.mask_secrets(one_line(err)),
+                tracking.mask_secrets(_one_line(err)),
             )
         if summary is not None:
-            summary.print(self.uri, self.experiment_id)
+            summary.print(self.uri, experiment_id)
 
     def _report(self, recorder: RunRecorder, parent_run_id: str) -> Any:
         from learnai.sweep_report import report_sweep
@@ -225,6 +221,11 @@ class Sweep:
         return summary
 
 
+def _one_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return " | ".join(lines[:2]) or type(err).__name__
+
+
 def _tell_without_parent(uri: str, err: Exception) -> None:
     from learnai import tracking
 
@@ -233,7 +234,7 @@ def _tell_without_parent(uri: str, err: Exception) -> None:
         return
     print(
         f"learnai: cannot create the sweep's parent run in "
-        f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(one_line(err))}",
+        f"{tracking.mask_secrets(uri)}: {tracking.mask_secrets(_one_line(err))}",
         file=sys.stderr,
     )
 
@@ -279,15 +280,11 @@ def _sweep_tags(sweeper: str, overrides: list[str]) -> dict[str, str]:
     }
 
 
-def _sweep_params(cfg: DictConfig) -> list[str]:
-    return [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
-
-
 def _swept(cfg: DictConfig, overrides: list[str]) -> list[str]:
     """The keys this sweep varies, in the order the user gave them."""
     from learnai import naming
 
-    return naming.swept_keys([*_sweep_params(cfg), *overrides])
+    return naming.swept_keys([*sweep_params(cfg), *overrides])
 
 
 def _sweep_name(cfg: DictConfig, overrides: list[str]) -> str:
@@ -297,5 +294,5 @@ def _sweep_name(cfg: DictConfig, overrides: list[str]) -> str:
     from learnai import naming, tracking
 
     when = datetime.datetime.now().strftime("%m-%d %H:%M:%S")
-    name = naming.sweep_run_name(cfg.tracking.experiment, [*_sweep_params(cfg), *overrides], when)
+    name = naming.sweep_run_name(cfg.tracking.experiment, [*sweep_params(cfg), *overrides], when)
     return tracking.limit_name(tracking.mask_secrets(name))

@@ -22,6 +22,11 @@ def _is_sweep(override: Any) -> bool:
     return bool(override.is_sweep_override())
 
 
+def sweep_params(cfg: DictConfig) -> list[str]:
+    """The sweeper's ``params`` (a config's own search space) as override strings."""
+    return [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+
+
 def compose_sweep(inv: Invocation, config_dir: str) -> tuple[DictConfig, Any]:
     """The sweep's base config (sweep overrides left out) and Hydra's config loader."""
     from hydra import compose, initialize_config_dir
@@ -43,7 +48,7 @@ def _grid_jobs(cfg: DictConfig, overrides: list[str]) -> list[list[str]]:
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    params = sweep_params(cfg)
     axes: list[list[str]] = []
     fixed: list[str] = []
     for o in OverridesParser.create().parse_overrides(params + overrides):
@@ -63,7 +68,7 @@ def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None
     """Every bound and choice of the search space gives a valid learnai config."""
     from hydra_plugins.learnai_optuna_sweeper import search_space
 
-    params = [f"{k}={v}" for k, v in (cfg.hydra.sweeper.get("params") or {}).items()]
+    params = sweep_params(cfg)
     try:
         space, fixed = search_space.parse(params + overrides)
     except search_space.SearchSpaceError as err:
@@ -98,8 +103,3 @@ def validate_sweep(cfg: DictConfig, loader: Any, sweeper: str, overrides: list[s
     elif sweeper == "optuna":
         _validate_optuna(cfg, loader, overrides)
     # Other sweepers: each job validates its own config before its run exists.
-
-
-def one_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return " | ".join(lines[:2]) or type(err).__name__
