@@ -8,7 +8,8 @@ Three things go wrong with stores that learnai does not own alone:
   (``pg_advisory_lock`` on a connection held while the schema is created) for
   PostgreSQL, plus the per-URL lock file MLflow's own server takes for the same job.
   ``python -m learnai.stores prepare URI`` creates the schema under the same lock, so
-  ``make ui`` / ``make dashboard`` never race a running sweep.
+  ``make ui`` / ``make dashboard`` never race a running sweep. MLflow's own client takes
+  no lock: when it wins such a race, :func:`open_store` tries again once it is done.
 - **Unbounded waits.** MLflow's HTTP client retries for minutes by default and its SQL
   store waits long on a closed port (measured: README, "How long learnai waits").
   :func:`bound_waits` sets shorter defaults (the user's environment wins) and
@@ -26,6 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +57,9 @@ __all__ = [
 
 SQLITE_TIMEOUT_S = 60  # parallel jobs write to one file: wait for the lock, don't fail
 SCHEMA_LOCK_TIMEOUT_S = 120  # creating MLflow's schema takes seconds; a minute is a hang
+# Pauses before trying a fresh schema again after a lock-less creator raced ours (see
+# _open_schema): a fresh store's migrations take ~1.5 s here, the racer is done by then.
+SCHEMA_RETRY_PAUSES_S = (1.0, 2.0)
 PG_CONNECT_TIMEOUT_S = 10
 # libpq settings for every PostgreSQL connection: a connect waits at most 10 s, and a
 # server that vanishes mid-query (no RST: power, network) is noticed within ~30 s
@@ -257,10 +262,32 @@ def open_store(uri: str) -> MlflowClient:
         client = MlflowClient(tracking_uri=uri)
     else:
         with schema_lock(uri):  # building the client may already create tables
-            client = MlflowClient(tracking_uri=with_connect_timeout(uri))
-            client.search_experiments(max_results=1)  # creates or upgrades the schema
+            client = _open_schema(uri)
     _clients[uri] = client
     return client
+
+
+def _open_schema(uri: str) -> MlflowClient:
+    """A client whose store's schema is whole, created or upgraded here if need be.
+
+    learnai's lock keeps learnai processes and MLflow's server apart, but MLflow's own
+    client creates a fresh store's tables without any lock: a notebook or script opening
+    the same new store at the same moment makes whichever starts second fail midway
+    (``table ... already exists``). The first one finishes the schema, so trying again a
+    moment later finds it whole; an error that stays is raised as it is.
+    """
+    from mlflow import MlflowClient
+
+    def whole() -> MlflowClient:
+        client = MlflowClient(tracking_uri=with_connect_timeout(uri))
+        client.search_experiments(max_results=1)  # creates or upgrades the schema
+        return client
+
+    for pause_s in SCHEMA_RETRY_PAUSES_S:
+        with contextlib.suppress(Exception):
+            return whole()
+        time.sleep(pause_s)
+    return whole()  # the last try's error is the one raised
 
 
 _storages: dict[str, RDBStorage] = {}

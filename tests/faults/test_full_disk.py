@@ -9,13 +9,15 @@ learnai.reaped).
 
 from __future__ import annotations
 
-import contextlib
 import errno
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from sweep_helpers import TINY, run_learnai, start_learnai
+
+from learnai.stores import sqlite_path
 
 pytestmark = pytest.mark.slow
 # Long enough to fill the disk while it trains (seconds here), short enough to finish.
@@ -36,14 +38,20 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
-def _wait_running(uri: str, timeout_s: float = 120, child: bool = False) -> str:
-    """A RUNNING run's id (with ``child``, a sweep job's: not the sweep's parent)."""
-    from mlflow import MlflowClient
+def _wait_running(job: subprocess.Popen[str], uri: str, child: bool = False) -> str:
+    """A RUNNING run's id (with ``child``, a sweep job's: not the sweep's parent).
 
-    deadline = time.monotonic() + timeout_s
+    The store is opened the way learnai opens it (under its schema lock): a plain
+    MlflowClient polling a new store would create its tables alongside learnai.
+    """
+    from learnai.stores import open_store
+
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):  # the store may not exist yet
-            client = MlflowClient(tracking_uri=uri)
+        if job.poll() is not None:
+            raise AssertionError(f"learnai ended before a run showed up: {job.communicate()}")
+        if sqlite_path(uri).exists():
+            client = open_store(uri)
             exp = client.get_experiment_by_name("learnai")
             if exp is not None:
                 runs = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
@@ -62,7 +70,7 @@ def test_artifacts_on_a_full_disk_end_the_run_failed(tmp_path: Path, tmpfs) -> N
     job = start_learnai(
         tmp_path, f"tracking.uri={uri}", f"tracking.artifact_location={disk}", *LONG
     )
-    run_id = _wait_running(uri)
+    run_id = _wait_running(job, uri)
     _fill(disk)
     _out, err = job.communicate(timeout=300)
     assert job.returncode != 0, err
@@ -78,7 +86,7 @@ def test_a_store_on_a_full_disk_is_closed_by_the_next_run(tmp_path: Path, tmpfs)
     uri = f"sqlite:///{disk / 'mlflow.db'}"
     artifacts = f"tracking.artifact_location={tmp_path / 'artifacts'}"
     job = start_learnai(tmp_path, f"tracking.uri={uri}", artifacts, *TINY, *UNTIL_FULL)
-    run_id = _wait_running(uri)
+    run_id = _wait_running(job, uri)
     filler = _fill(disk)
     _out, err = job.communicate(timeout=300)
     assert job.returncode != 0
@@ -110,7 +118,7 @@ def test_a_sweeps_files_on_a_full_disk_end_its_runs_failed(tmp_path: Path, tmpfs
         f"tracking.artifact_location={disk}",
         *LONG,
     )
-    _wait_running(uri, child=True)
+    _wait_running(job, uri, child=True)
     _fill(disk)
     out, err = job.communicate(timeout=300)
     output = out + err

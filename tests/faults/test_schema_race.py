@@ -9,6 +9,7 @@ database crash with ``UniqueViolation`` in nearly every try.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -132,3 +133,48 @@ def test_prepare_reports_a_dead_store_in_one_line() -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "cannot connect" in lines[0], err
     assert "pa55" not in err and "postgres:***@" in err
+
+
+LOCKLESS_CLIENT = """
+import sys
+from mlflow import MlflowClient
+MlflowClient(sys.argv[1]).search_experiments()
+"""
+
+
+def _table_count(db: Path) -> int:
+    """Tables in the SQLite file ``db``, read without creating or locking anything."""
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.OperationalError:  # locked by the writer: nothing known yet
+        return 0
+
+
+@pytest.mark.slow
+def test_a_lockless_mlflow_client_creating_the_same_new_store_is_waited_out(
+    tmp_path: Path,
+) -> None:
+    """MLflow's own client creates a new store's tables without any lock: learnai, coming
+    second while that creation is under way, waits for it to end instead of failing."""
+    import mlflow  # noqa: F401  (imported before the race: open_store starts at once)
+
+    from learnai.stores import open_store
+
+    db = tmp_path / "mlruns" / "mlflow.db"
+    db.parent.mkdir()
+    uri = f"sqlite:///{db}"
+    foreign = subprocess.Popen(
+        [sys.executable, "-c", LOCKLESS_CLIENT, uri], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while _table_count(db) == 0:  # its migrations are under way once tables exist
+        assert time.monotonic() < deadline and foreign.poll() is None, foreign.communicate()
+        time.sleep(0.01)
+    client = open_store(uri)
+    assert client.get_experiment_by_name("Default") is not None
+    foreign.wait(timeout=120)
