@@ -135,27 +135,47 @@ def child_runs(client: MlflowClient, experiment: str, parent_id: str) -> list[Ru
     return [r for r in all_runs(client, experiment) if r.data.tags.get(PARENT_TAG) == parent_id]
 
 
-def wait_for_child_runs(
-    cwd: Path, experiment: str, count: int, running: bool = False, timeout: float = 120
+def wait_for_runs(
+    uri: str,
+    experiment: str,
+    count: int = 1,
+    *,
+    children: bool = True,
+    running: bool = False,
+    job: subprocess.Popen[str] | None = None,
+    timeout: float = 120,
 ) -> list[Run]:
-    """Poll the store of a sweep started in ``cwd`` until ``count`` child runs (RUNNING
-    ones, with ``running``) exist; return them."""
-    import time
+    """Poll the SQLite store at ``uri`` until ``count`` runs of ``experiment`` exist
+    (sweep jobs' child runs with ``children``, RUNNING ones with ``running``); return them.
 
-    from learnai.tracking import open_store
+    The store is opened as learnai opens it, under its schema lock: a plain MlflowClient
+    polling a new store would create its tables beside learnai. ``job``, the learnai
+    process: if it ends first, the test fails at once with its output.
+    """
+    from learnai.stores import open_store, sqlite_path
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (cwd / "mlruns" / "mlflow.db").exists():
-            client = open_store(tracking_uri(cwd))
+        if job is not None and job.poll() is not None:
+            pytest.fail(f"learnai ended before its runs showed up: {job.communicate()}")
+        if sqlite_path(uri).exists():
+            client = open_store(uri)
             exp = client.get_experiment_by_name(experiment)
             runs = client.search_runs([exp.experiment_id]) if exp else []
-            runs = [r for r in runs if PARENT_TAG in r.data.tags]
+            runs = [r for r in runs if not children or PARENT_TAG in r.data.tags]
             runs = [r for r in runs if not running or r.info.status == "RUNNING"]
             if len(runs) >= count:
                 return runs
         time.sleep(0.2)
-    pytest.fail(f"{count} child runs of {experiment!r} never started")
+    kind = ("RUNNING " if running else "") + ("child " if children else "")
+    pytest.fail(f"{count} {kind}runs of {experiment!r} never showed up")
+
+
+def wait_for_child_runs(
+    cwd: Path, experiment: str, count: int, running: bool = False, timeout: float = 120
+) -> list[Run]:
+    """:func:`wait_for_runs` for the child runs of a sweep started in ``cwd``."""
+    return wait_for_runs(tracking_uri(cwd), experiment, count, running=running, timeout=timeout)
 
 
 def artifact_names(client: MlflowClient, run_id: str) -> set[str]:

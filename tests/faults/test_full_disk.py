@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import errno
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, run_learnai, start_learnai
-
-from learnai.stores import sqlite_path
+from sweep_helpers import TINY, run_learnai, start_learnai, wait_for_runs
 
 pytestmark = pytest.mark.slow
 # Long enough to fill the disk while it trains (seconds here), short enough to finish.
@@ -39,27 +36,8 @@ def _fill(disk: Path) -> Path:
 
 
 def _wait_running(job: subprocess.Popen[str], uri: str, child: bool = False) -> str:
-    """A RUNNING run's id (with ``child``, a sweep job's: not the sweep's parent).
-
-    The store is opened the way learnai opens it (under its schema lock): a plain
-    MlflowClient polling a new store would create its tables alongside learnai.
-    """
-    from learnai.stores import open_store
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if job.poll() is not None:
-            raise AssertionError(f"learnai ended before a run showed up: {job.communicate()}")
-        if sqlite_path(uri).exists():
-            client = open_store(uri)
-            exp = client.get_experiment_by_name("learnai")
-            if exp is not None:
-                runs = client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
-                runs = [r for r in runs if not child or "mlflow.parentRunId" in r.data.tags]
-                if runs:
-                    return runs[0].info.run_id
-        time.sleep(0.2)
-    raise AssertionError("the run never showed up RUNNING")
+    """A RUNNING run's id (with ``child``, a sweep job's: not the sweep's parent)."""
+    return wait_for_runs(uri, "learnai", children=child, running=True, job=job)[0].info.run_id
 
 
 def test_artifacts_on_a_full_disk_end_the_run_failed(tmp_path: Path, tmpfs) -> None:
