@@ -228,10 +228,16 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name, the state (field 3) first:
+    split after the last ")", as the name itself may hold spaces and parentheses."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _started(pid: int) -> int:
     """When ``pid`` started, in clock ticks since boot (field 22 of /proc/PID/stat)."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return int(proc_stat(pid)[19])
     except (OSError, IndexError, ValueError):
         return 0
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, run_learnai, start_learnai, wait_for_runs
+from sweep_helpers import TINY, proc_stat, run_learnai, start_learnai, wait_for_runs
 
 pytestmark = pytest.mark.slow
 # Long enough to fill the disk while it trains (seconds here), short enough to finish.
@@ -47,9 +47,9 @@ def _fill(disk: Path) -> Path:
 def _group_stopped(pgid: int) -> bool:
     """Whether every process of group ``pgid`` is stopped (state T in /proc)."""
     states = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat(proc.name)
         except OSError:  # gone meanwhile
             continue
         if int(fields[2]) == pgid:
