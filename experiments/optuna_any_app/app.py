@@ -15,7 +15,7 @@ import hydra
 import optuna
 from omegaconf import DictConfig
 
-from learnai.trial_link import current_trial
+from hydra_plugins.learnai_optuna_sweeper.trial import current_trial
 
 
 def loss_at(step: int, lr: float) -> float:

@@ -1,26 +1,48 @@
 """Where a study lives: the storage URL of ``hydra.sweeper.storage``, resolved the same
-way by the sweeper and by its jobs, and the per-process registry of in-memory studies.
+way by the sweeper and by its jobs, opened safely, and the per-process registry of
+in-memory studies.
 
 A job learns its trial from two ``hydra.job.env_set`` variables the sweeper adds to its
 overrides (trial number, study name); storage and pruner come from the job's own
 ``hydra.sweeper`` config. Nothing depends on the app's config or on a shared directory,
 so any launcher that runs Hydra jobs carries them.
+
+An RDB storage is opened with :func:`open_rdb`, for two reasons:
+
+- **Schema races.** Optuna creates its tables on first use; a sweeper and its jobs (or
+  parallel jobs) opening a fresh storage at once can crash one of them. The schema is
+  created under a lock: ``<db>.lock`` for SQLite, ``pg_advisory_lock`` for PostgreSQL.
+- **Waits.** Parallel jobs writing one SQLite file give up after Python's default 5 s
+  (``database is locked``), while a PostgreSQL server that stops answering can hang a
+  job for many minutes. SQLite waits up to :data:`SQLITE_TIMEOUT_S` for its lock;
+  PostgreSQL connections get a connect timeout and keepalives (:data:`PG_CONNECT_ARGS`),
+  and stale pooled connections are replaced.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-# In-memory studies by name: jobs launched in the sweeper's own process find them there.
-from ._registry import in_memory, register_in_memory
+# Process-wide state and error classes: kept by a module Hydra's plugin scan leaves alone.
+from ._registry import StorageError, cache_rdb, cached_rdb, in_memory, register_in_memory
+
+if TYPE_CHECKING:  # Hydra's plugin scan executes this module: Optuna loads when used
+    from optuna.storages import RDBStorage
 
 __all__ = [
+    "PG_CONNECT_ARGS",
     "STUDY_ENV",
     "TRIAL_ENV",
+    "StorageError",
     "in_memory",
     "mask",
+    "open_rdb",
     "open_storage",
     "register_in_memory",
     "storage_url",
@@ -28,6 +50,27 @@ __all__ = [
 
 TRIAL_ENV = "LEARNAI_OPTUNA_TRIAL"  # the job's trial number
 STUDY_ENV = "LEARNAI_OPTUNA_STUDY"  # the job's study name
+
+SQLITE_TIMEOUT_S = 60  # parallel jobs write to one file: wait for its lock, don't fail
+SCHEMA_LOCK_TIMEOUT_S = 120  # creating Optuna's schema takes seconds; minutes is a hang
+# libpq settings for every PostgreSQL connection: a connect waits at most 10 s, and a
+# server that vanishes mid-query (no RST: power, network) is noticed within ~30 s
+# (keepalives every 5 s after 10 s idle, 3 misses; unacknowledged sends 30 s).
+# Statement and lock timeouts are left to the user (``options=-c statement_timeout=...``).
+PG_CONNECT_ARGS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+# Drivers that pass URL query parameters on to libpq (no driver: SQLAlchemy's psycopg2).
+_LIBPQ_DRIVERS = {"", "psycopg", "psycopg2", "psycopg2cffi"}
+# Advisory locks are per database: one fixed key for Optuna schemas created by this plugin.
+_PG_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"learnai optuna schema").digest()[:8], "big", signed=True
+)
 
 
 def storage_url(storage: Any, base_dir: Path) -> str | None:
@@ -56,10 +99,125 @@ def _get(mapping: Any, key: str) -> Any:
 
 
 def mask(url: str | None) -> str:
-    """``url`` without its password, for logs."""
+    """``url`` without its password, for logs and messages.
+
+    The password runs to the last ``@`` before the host, so one containing ``@`` is
+    masked whole; a libpq ``password=`` query parameter is masked too.
+    """
     if url is None:
         return "in memory"
-    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+    url = re.sub(r"(://[^/:@?#]*:)[^/?#]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file behind a ``sqlite:///`` URL, or None (other stores, in memory)."""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url[len("sqlite:///") :].split("?")[0])
+    return None
+
+
+def _postgres_driver(url: str) -> str | None:
+    """The driver of a PostgreSQL URL (``""`` for SQLAlchemy's default), or None."""
+    dialect, _, driver = url.split("://", 1)[0].partition("+")
+    return driver if dialect in ("postgresql", "postgres") else None
+
+
+def _bounded(url: str) -> str:
+    """A PostgreSQL URL with :data:`PG_CONNECT_ARGS` in its query (the URL's own values
+    win): the only way the bounds reach every connection of Optuna's engine. Other
+    URLs, and drivers that are not libpq's, are returned unchanged."""
+    if _postgres_driver(url) not in _LIBPQ_DRIVERS:
+        return url
+    parts = urlsplit(url)
+    query = {**PG_CONNECT_ARGS, **dict(parse_qsl(parts.query, keep_blank_values=True))}
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Hold the lock under which the storage's schema is created (none for other RDBs)."""
+    db = _sqlite_path(url)
+    if db is not None:
+        with _file_lock(db, url):
+            yield
+    elif _postgres_driver(url) is not None:
+        with _pg_advisory_lock(url):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(db: Path, url: str) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(f"{db}.lock")
+    lock = FileLock(str(path), timeout=SCHEMA_LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StorageError(
+            f"{mask(url)}: another process has held {path} for {SCHEMA_LOCK_TIMEOUT_S} s "
+            "while creating the schema"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def _pg_advisory_lock(url: str) -> Iterator[None]:
+    """``pg_advisory_lock`` on a connection of its own (NullPool: closed after, never
+    lent to Optuna), waiting at most :data:`SCHEMA_LOCK_TIMEOUT_S`."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(_bounded(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"SET lock_timeout = '{SCHEMA_LOCK_TIMEOUT_S}s'"))
+            try:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            except Exception as exc:
+                raise StorageError(
+                    f"{mask(url)}: waited {SCHEMA_LOCK_TIMEOUT_S} s for the schema lock "
+                    f"held by another process ({type(exc).__name__})"
+                ) from None
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.commit()
+    finally:
+        engine.dispose()
+
+
+def _new_rdb(url: str, **kwargs: Any) -> RDBStorage:
+    """A new RDBStorage for ``url``, its schema created under the lock, waits bounded;
+    ``kwargs`` go to RDBStorage (heartbeat settings)."""
+    from optuna.storages import RDBStorage
+
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if _sqlite_path(url) is not None:
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    with _schema_lock(url):  # RDBStorage creates the tables it misses
+        return RDBStorage(_bounded(url), engine_kwargs=engine_kwargs, **kwargs)
+
+
+def open_rdb(url: str) -> RDBStorage:
+    """The RDBStorage for ``url``, cached per process: a fresh storage's schema is created
+    under a lock, so the sweeper and its jobs can open it at once; waits are bounded.
+
+    Raises :class:`StorageError` when another process holds the schema lock too long.
+    """
+    storage = cached_rdb(url)
+    if storage is None:
+        storage = cache_rdb(url, _new_rdb(url))  # a racing thread's storage may win
+    return storage
 
 
 def open_storage(
@@ -69,9 +227,9 @@ def open_storage(
     grace_period: int | None = None,
     max_retry: int | None = None,
 ) -> Any:
-    """The storage object ``hydra.sweeper.storage`` names: in memory, an RDB (opened
-    through learnai's locking opener), heartbeat-enabled when asked, or a ``_target_``
-    mapping built as configured."""
+    """The storage object ``hydra.sweeper.storage`` names: in memory, an RDB (opened by
+    :func:`open_rdb`), heartbeat-enabled when asked, or a ``_target_`` mapping built as
+    configured."""
     import optuna
 
     from . import factory
@@ -83,11 +241,8 @@ def open_storage(
         return factory.build(storage, "hydra.sweeper.storage")
     if url is None:
         return optuna.storages.InMemoryStorage()
-    from learnai.stores import open_optuna_storage
-
-    rdb = open_optuna_storage(url)  # creates a fresh SQLite file's schema, locked
     if heartbeat_interval is None:
-        return rdb
+        return open_rdb(url)
     kwargs: dict[str, Any] = {}
     if max_retry is not None:
         # Optuna 4.9 renamed RetryFailedTrialCallback / failed_trial_callback.
@@ -97,11 +252,5 @@ def open_storage(
         else:
             retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
             kwargs["failed_trial_callback"] = retry
-    if url.startswith("sqlite:"):
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(
-        url,
-        heartbeat_interval=heartbeat_interval,
-        grace_period=grace_period,
-        **kwargs,
-    )
+    # Its own storage (not cached): the heartbeat settings belong to this sweep.
+    return _new_rdb(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, **kwargs)

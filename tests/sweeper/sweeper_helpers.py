@@ -23,10 +23,29 @@ def _env() -> dict[str, str]:
     return env
 
 
+def without_learnai(cwd: Path) -> dict[str, str]:
+    """The sweeper tests' environment, in which ``import learnai`` fails as if learnai
+    were not installed: a package of that name that raises comes first on PYTHONPATH
+    (child processes, joblib's workers included, inherit it)."""
+    shadow = cwd / "no_learnai" / "learnai"
+    shadow.mkdir(parents=True, exist_ok=True)
+    (shadow / "__init__.py").write_text(
+        'raise ModuleNotFoundError("No module named \'learnai\'", name="learnai")\n'
+    )
+    env = _env()
+    paths = [str(shadow.parent), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
+
+
 def run_app(
-    script: Path, cwd: Path, *args: str, expect: int | None = 0
+    script: Path,
+    cwd: Path,
+    *args: str,
+    expect: int | None = 0,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``python <script> -m <args>`` in ``cwd``, its sweep dir ``cwd/multirun``."""
     sweep_dir = f"hydra.sweep.dir={cwd / 'multirun'}"
-    proc = run_python(cwd, str(script), "-m", sweep_dir, *args, env=_env())
+    proc = run_python(cwd, str(script), "-m", sweep_dir, *args, env=env or _env())
     return check_exit(proc, expect, f"{script.name} {' '.join(args)}")

@@ -88,7 +88,7 @@ def test_plugin_scan_does_not_import_heavy_modules() -> None:
 
 
 def test_plugin_imports_no_learnai_app_module() -> None:
-    """The sweeper works for any app: of learnai it may use only the storage opener."""
+    """The sweeper works for any app: importing it loads no learnai module."""
     code = (
         "import sys, hydra_plugins.learnai_optuna_sweeper._impl\n"
         "print(sorted(m for m in sys.modules if m.startswith('learnai')))\n"

@@ -1,6 +1,7 @@
-"""The job-side API (:func:`learnai.trial_link.current_trial`) from an app that is not
-learnai's: ``experiments/optuna_any_app``. Its jobs report every step, the median pruner
-stops hopeless ones, and each trial gets a link attribute."""
+"""The job-side API (:func:`hydra_plugins.learnai_optuna_sweeper.trial.current_trial`)
+from apps that are not learnai's: ``experiments/optuna_any_app`` and ``apps/curve.py``
+(swept where learnai cannot be imported). Their jobs report every step, the median
+pruner stops hopeless ones, and each trial gets a link attribute."""
 
 from __future__ import annotations
 
@@ -12,31 +13,33 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sweeper_helpers import REPO
+from sweep_helpers import run_python
+from sweeper_helpers import APPS, REPO, without_learnai
 
 # pyproject ignores DeprecationWarning; the sweeper and its API must not raise any.
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
 
 APP = REPO / "experiments" / "optuna_any_app" / "app.py"
 STUDY = "optuna_any_app"
+CURVE = APPS / "curve.py"
 
 
 def test_outside_a_sweep_there_is_no_trial(monkeypatch) -> None:
-    from learnai.trial_link import current_trial
+    from hydra_plugins.learnai_optuna_sweeper.trial import current_trial
 
     monkeypatch.setenv("LEARNAI_OPTUNA_TRIAL", "0")  # not a Hydra job: still None
     monkeypatch.setenv("LEARNAI_OPTUNA_STUDY", "s")
     assert current_trial() is None
 
 
-def check_study(study: optuna.Study, n_trials: int) -> None:
+def check_study(study: optuna.Study, n_trials: int, name: str = STUDY) -> None:
     info = "\n".join(f"#{t.number} {t.state.name} {t.user_attrs}" for t in study.trials)
     assert len(study.trials) == n_trials, info
     states = {t.state for t in study.trials}
     assert states <= {TrialState.COMPLETE, TrialState.PRUNED}, info
     assert TrialState.PRUNED in states, "the median pruner stopped no trial\n" + info
     for t in study.trials:
-        assert t.user_attrs["run_link"] == f"my-tracker://runs/{STUDY}/{t.number}"
+        assert t.user_attrs["run_link"] == f"my-tracker://runs/{name}/{t.number}"
         steps = sorted(t.intermediate_values)
         assert steps == list(range(1, len(steps) + 1)), "one report per step"
         if t.state == TrialState.COMPLETE:
@@ -58,6 +61,18 @@ def test_jobs_report_and_get_pruned_through_the_storage(run_app, tmp_path, launc
     # the app's config: sqlite:///optuna_any_app.db, relative to the launch directory
     study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{tmp_path / f'{STUDY}.db'}")
     check_study(study, 10)
+
+
+@pytest.mark.slow
+def test_an_app_reaches_its_trial_without_learnai(run_app, tmp_path: Path) -> None:
+    """The plugin alone serves the job's side: jobs in joblib's worker processes, where
+    ``import learnai`` fails, report to and are pruned through the SQLite storage."""
+    env = without_learnai(tmp_path)
+    probe = run_python(tmp_path, "-c", "import learnai", env=env)
+    assert probe.returncode != 0 and "No module named 'learnai'" in probe.stderr
+    run_app(CURVE, tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", env=env)
+    study = optuna.load_study(study_name="curve", storage=f"sqlite:///{tmp_path / 'curve.db'}")
+    check_study(study, 10, "curve")
 
 
 @pytest.mark.slow

@@ -1,9 +1,11 @@
 """A job's Optuna trial, for any Hydra app swept with ``hydra/sweeper=optuna``.
 
 Report intermediate values, let the pruner stop the job, link the trial to other records
-(an MLflow run id) -- from the task function, with no key in the app's config::
+(a tracker's run id) -- from the task function, with no key in the app's config::
 
-    from learnai.trial_link import current_trial
+    import hydra
+    import optuna
+    from hydra_plugins.learnai_optuna_sweeper.trial import current_trial
 
     @hydra.main(...)
     def main(cfg) -> float:
@@ -25,24 +27,22 @@ is reachable only from jobs that run in the sweeper's process (the basic launche
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Hydra's plugin scan executes this module: Optuna loads when used
     import optuna
     from optuna.storages import BaseStorage
 
-    from learnai.loop import TrainState
-
 __all__ = ["JobTrial", "current_trial"]
 
-log = logging.getLogger("learnai")
+log = logging.getLogger(__name__)
 
 
 class JobTrial:
-    """The running job's trial, through the storage's public methods."""
+    """The running job's trial, through the storage's public methods (the sweeper owns
+    the ``optuna.Trial``; the job may run in another process)."""
 
     def __init__(self, storage: BaseStorage, study: optuna.Study, number: int) -> None:
         self._storage = storage
@@ -65,7 +65,8 @@ class JobTrial:
         return self._frozen().user_attrs
 
     def report(self, value: float, step: int) -> None:
-        """Record an intermediate objective ``value`` at ``step`` (once per step)."""
+        """Record an intermediate objective ``value`` at ``step`` (once per step: the
+        pruner compares trials step by step)."""
         if step in self._frozen().intermediate_values:
             log.warning("trial %d: step %d was already reported; ignored", self.number, step)
             return
@@ -78,30 +79,26 @@ class JobTrial:
         return self._study.pruner.prune(self._study, self._frozen())
 
     def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach ``value`` to the trial (a link to the job's run in a tracker, ...)."""
         self._storage.set_trial_user_attr(self._trial_id, key, value)
 
 
-_cache: dict[tuple[str, str, int], JobTrial] = {}
+# One JobTrial per (storage, study, trial) in this process: the study is loaded once.
+_cache: dict[tuple[int, str, int], JobTrial] = {}
 
 
 def current_trial() -> JobTrial | None:
     """The trial of the job running now, or None when it is not an Optuna sweep's job."""
     from hydra.core.hydra_config import HydraConfig
 
-    from hydra_plugins.learnai_optuna_sweeper.storage import (
-        STUDY_ENV,
-        TRIAL_ENV,
-        in_memory,
-        storage_url,
-    )
-    from learnai.stores import open_optuna_storage
+    from .storage import STUDY_ENV, TRIAL_ENV, in_memory, open_rdb, storage_url
 
     number, name = os.environ.get(TRIAL_ENV), os.environ.get(STUDY_ENV)
     if number is None or name is None or not HydraConfig.initialized():
         return None
     hc = HydraConfig.get()
     url = storage_url(hc.sweeper.get("storage"), Path(hc.runtime.cwd))
-    storage = open_optuna_storage(url) if url is not None else in_memory(name)
+    storage = open_rdb(url) if url is not None else in_memory(name)
     key = (id(storage), name, int(number))
     if key not in _cache:
         trial = _connect(hc, storage, name, int(number))
@@ -114,7 +111,7 @@ def current_trial() -> JobTrial | None:
 def _connect(hc: Any, storage: BaseStorage | None, name: str, number: int) -> JobTrial | None:
     import optuna
 
-    from hydra_plugins.learnai_optuna_sweeper import factory
+    from . import factory
 
     if storage is None:
         log.warning(
@@ -132,38 +129,3 @@ def _connect(hc: Any, storage: BaseStorage | None, name: str, number: int) -> Jo
     )
     study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
     return JobTrial(storage, study, number)
-
-
-# --- learnai's training loop ----------------------------------------------------------
-
-
-class PruningCallback:
-    """Trainer callback: report val loss every ``every`` epochs, stop when pruned."""
-
-    def __init__(self, trial: JobTrial, every: int) -> None:
-        self.trial = trial
-        self.every = every
-        self.last_step = 0
-
-    def report(self, step: int, value: float) -> None:
-        if math.isfinite(value) and step > self.last_step:
-            self.trial.report(value, step)
-            self.last_step = step
-
-    def on_chunk(self, state: TrainState) -> None:
-        reported = False
-        for epoch in range(state.new_from, len(state.val_loss)):
-            step = epoch + 1
-            if step % self.every == 0 or step == state.epochs:
-                self.report(step, state.val_loss[epoch])
-                reported = True
-        if reported and state.stop is None and self.trial.should_prune():
-            state.stop = "pruned"
-
-    def report_last_finite(self, val_losses: list[float]) -> None:
-        """A diverged run keeps its last finite loss as the trial's value (PRUNED trials
-        take their last intermediate value), so samplers can rank it."""
-        for epoch in range(len(val_losses) - 1, -1, -1):
-            if math.isfinite(val_losses[epoch]):
-                self.report(epoch + 1, val_losses[epoch])
-                return
