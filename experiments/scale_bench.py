@@ -4,7 +4,7 @@
     python -m experiments.scale_bench --quick    # a small check that everything runs
 
 1. Sweep: trials per minute of 1, 2 and 4 ``python -m learnai -m`` workers on one
-   PostgreSQL Optuna study logging to ``python -m learnai.server``, and of the single-
+   PostgreSQL Optuna study logging to ``python -m learnai.commands.server``, and of the single-
    process sweep on the default SQLite stores, equal trials on every side, the sides
    interleaved in every repeat. Where the time goes: CPU seconds of the workers and of
    the server, PostgreSQL's statement time, how busy the machine's cores were.

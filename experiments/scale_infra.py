@@ -1,5 +1,5 @@
 """What the scale-out benchmarks stand on: throw-away PostgreSQL databases, a tracking
-server started the documented way (``python -m learnai.server``), and CPU accounting.
+server started the documented way (``python -m learnai.commands.server``), and CPU accounting.
 
 Every resource is a context manager that cleans up on any exit (an exception, Ctrl-C):
 databases are dropped ``WITH (FORCE)``, a server's whole process group is stopped, and
@@ -105,7 +105,7 @@ def machine_cpu() -> tuple[float, float]:
 
 @dataclass
 class Server:
-    """A running ``python -m learnai.server``; ``uri`` is what clients log to."""
+    """A running ``python -m learnai.commands.server``; ``uri`` is what clients log to."""
 
     proc: subprocess.Popen[bytes]
     uri: str
@@ -134,12 +134,12 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 12
 
 @contextlib.contextmanager
 def tracking_server(db: str, root: Path, workers: int, timeout_s: float = 120) -> Iterator[Server]:
-    """``python -m learnai.server --db DB --artifacts ROOT/artifacts --workers N``."""
+    """``python -m learnai.commands.server --db DB --artifacts ROOT/artifacts --workers N``."""
     root.mkdir(parents=True, exist_ok=True)
     port, log = free_port(), root / "server.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "learnai.server", "--db", db, "--artifacts",
+            [sys.executable, "-m", "learnai.commands.server", "--db", db, "--artifacts",
              str(root / "artifacts"), "--port", str(port), "--workers", str(workers)],
             cwd=root, env=bench_env(), stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: stopped with its workers

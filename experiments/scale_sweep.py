@@ -1,5 +1,5 @@
 """Many workers, one study, measured: trials per minute of 1, 2 and 4 ``python -m learnai
--m`` workers on one PostgreSQL Optuna study logging to ``python -m learnai.server``,
+-m`` workers on one PostgreSQL Optuna study logging to ``python -m learnai.commands.server``,
 against the single-process sweep on the default SQLite stores.
 
 Every side runs the same number of trials of the same cost: one fixed network (depth 3)

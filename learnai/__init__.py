@@ -4,7 +4,14 @@ Heavy libraries (torch, mlflow, optuna, matplotlib) are imported where they are 
 so ``python -m learnai --help`` and config errors answer at once.
 """
 
+import logging
+
+from learnai.secrets import MaskingFilter
+
 __version__ = "0.1.0"
+
+# learnai logs through this one logger; its records never show a password.
+logging.getLogger("learnai").addFilter(MaskingFilter())
 
 
 def __getattr__(name: str) -> object:

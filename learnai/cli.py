@@ -1,4 +1,5 @@
-"""The ``python -m learnai`` / ``learnai`` entry point.
+"""The ``python -m learnai`` / ``learnai`` entry point: the only code that sets up the
+process (signal handlers, MLflow's bounded waits), then hands over to Hydra.
 
 A single run is Hydra's alone. A multirun is owned here, around Hydra: the sweep is
 validated and its parent MLflow run created before any job starts, and the parent is
@@ -8,6 +9,7 @@ reported on and ended after the last job, whatever ends the sweep (see
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -33,14 +35,15 @@ def _entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from learnai.runner import train
+    from learnai.train.run import train
 
     try:
-        return train(cfg, own_process=True)
+        return train(cfg)
     except ConfigError as err:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # the sweeper records this job as failed
         exit_with(err)
+        raise  # not reached: exit_with exits
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -64,47 +67,32 @@ def _status(exc: BaseException | None) -> str:
 
 
 def main() -> None:
-    from learnai import heap
-
-    try:
-        _main()
-    finally:
-        heap.before_exit()
-
-
-def _main() -> None:
     from learnai.commands import dispatch
-    from learnai.commands.choices import check_command_line
+    from learnai.config.command_line import check_command_line
+    from learnai.tracking.stores import MLFLOW_DEFAULTS
 
-    code = dispatch(sys.argv[1:])  # learnai runs ..., learnai rerun ...
+    for key, value in MLFLOW_DEFAULTS.items():  # bounded waits; the user's values win
+        os.environ.setdefault(key, value)
+    argv = sys.argv[1:]
+    code = dispatch(argv)  # learnai runs ..., learnai rerun ...
     if code is not None:
         sys.exit(code)
     try:
-        check_command_line(sys.argv[1:], config_dir())
+        check_command_line(argv, config_dir())
     except ConfigError as err:
         exit_with(err)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _terminate)
-    from learnai import redaction
     from learnai.sweep import invocation
 
-    argv = sys.argv[1:]
-    redaction.guard(argv)  # a password given on the command line is never printed
     inv = invocation.parse(argv)
-    if inv is not None and inv.app_help:
-        from learnai.commands.app_help import render
-
-        text = render(inv, config_dir())
-        if text is not None:
-            print(text)
-            return
     wants_sweep = inv is not None and not inv.informational
     if wants_sweep and (inv.multirun or any(o.startswith("hydra.mode=") for o in inv.overrides)):
         from learnai.sweep.lifecycle import Sweep
 
         sweep = Sweep.prepare(inv, config_dir())
         if sweep is not None:
-            sys.argv = [sys.argv[0], *argv, *sweep.job_overrides()]
+            sweep.link_jobs()
             outcome: BaseException | None = None
             try:
                 _entry()

@@ -1,10 +1,11 @@
 """Hiding passwords before a value is printed, logged, tagged or written to a file.
 
 Store URIs may carry a password (``postgresql://user:pw@host/db``). Everything learnai
-shows or records goes through one of these functions first. Masking works on *parsed*
-values where there are any (a Hydra override is parsed with Hydra's own parser, so an
-escaped ``user\\:pw@`` is unescaped first); :func:`mask_secrets` is the last line of
-defence for free text and also matches the escaped forms Hydra writes.
+shows or records goes through one of these functions first: its log records through
+:class:`MaskingFilter` on the ``learnai`` logger, everything else by a call. Masking
+works on *parsed* values where there are any (a Hydra override is parsed with Hydra's
+own parser, so an escaped ``user\\:pw@`` is unescaped first); :func:`mask_secrets` is the
+last line of defence for free text and also matches the escaped forms Hydra writes.
 
 Example:
     >>> mask_secrets("postgresql://alice:s3/cr@t@db:5432/runs")
@@ -15,11 +16,19 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MASK", "mask_mapping", "mask_override", "mask_secrets"]
+__all__ = [
+    "MASK",
+    "MaskingFilter",
+    "mask_mapping",
+    "mask_override",
+    "mask_overrides",
+    "mask_secrets",
+]
 
 MASK = "***"
 
@@ -89,6 +98,11 @@ def mask_override(override: str) -> str:
     return f"{key}={masked}"
 
 
+def mask_overrides(overrides: list[str]) -> str:
+    """Overrides as one line, each masked on its parsed value (:func:`mask_override`)."""
+    return " ".join(mask_override(o) for o in overrides)
+
+
 def _mask_sweep(value: Any) -> Any:
     """``value`` itself when it holds no secret, else its masked override text."""
     from hydra.core.override_parser.types import ChoiceSweep
@@ -115,3 +129,14 @@ def _format(value: Any) -> str:
     if value is None:
         return "null"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks passwords in the records of the logger it is added to (learnai's own)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True

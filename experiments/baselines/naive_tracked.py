@@ -19,9 +19,9 @@ import torch
 from matplotlib.animation import FuncAnimation, PillowWriter
 from torch import nn
 
-from experiments.baselines.bare import TRIALS
-from learnai.data import nonlinear
-from learnai.models import GeneralFit
+from experiments.baselines.bare import TOY
+from learnai.train.data import nonlinear
+from learnai.train.models import GeneralFit
 
 FRAMES = 100
 
@@ -77,5 +77,5 @@ def run(lr: float, depth: int, epochs: int = 200) -> None:
 if __name__ == "__main__":
     mlflow.set_tracking_uri("sqlite:///mlruns/mlflow.db")
     mlflow.set_experiment("naive")
-    for lr, depth in TRIALS:
+    for lr, depth in TOY:
         run(lr, depth)

@@ -9,8 +9,8 @@ Where the rerun is recorded: in the store given by ``--tracking-uri`` (else
 read from, in the experiment the config names. The logged ``tracking.uri`` is never
 used: its password is masked (``postgresql://user:***@host``) and a relative SQLite path
 meant the directory the original run was launched from. The new run is named
-``rerun of <name>`` and tagged ``learnai.rerun_of=<RUN_ID>``; Optuna trial links are
-dropped (a rerun is not a trial of the study).
+``rerun of <name>`` and tagged ``learnai.rerun_of=<RUN_ID>``; Optuna trial links and a
+sweep's parent are dropped (a rerun stands alone).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from learnai.commands.store import StoreError, open_existing, store_uri
+from learnai.tracking.stores import open_existing, store_uri
+from learnai.tracking.uris import StoreError
 
 CONFIG_ARTIFACT = "config.yaml"
 RERUN_TAG = "learnai.rerun_of"
@@ -38,7 +39,12 @@ def load_config(text_or_path: Path, overrides: list[str]) -> Any:
     if not isinstance(logged, dict) and not OmegaConf.is_dict(logged):
         raise ValueError(f"{text_or_path} is not a learnai config")
     logged.pop("trial", None)  # a rerun is not a trial of the study
+    for group in ("data", "model"):  # runs logged before learnai.train held them
+        target = OmegaConf.select(logged, f"{group}._target_")
+        if isinstance(target, str) and target.startswith(f"learnai.{group}"):
+            logged[group]["_target_"] = target.replace("learnai.", "learnai.train.", 1)
     cfg = OmegaConf.merge(OmegaConf.structured(LearnaiConfig), logged)
+    cfg.tracking.parent_run_id = None  # a rerun stands alone, whatever sweep it was in
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     return cfg
@@ -64,7 +70,7 @@ def main(argv: list[str]) -> int:
         return 2
 
     from learnai.config import ConfigError
-    from learnai.tracking import mask_secrets
+    from learnai.secrets import mask_secrets
 
     uri = store_uri(args.tracking_uri)
     source = Path(args.run)
@@ -90,7 +96,7 @@ def main(argv: list[str]) -> int:
     cfg.tracking.run_name = f"rerun of {name}"[:250]
     print(f"learnai: re-running {args.run} in {mask_secrets(uri)}", file=sys.stderr)
 
-    from learnai.runner import run
+    from learnai.train.run import run
 
     try:
         result = run(cfg)
@@ -98,7 +104,7 @@ def main(argv: list[str]) -> int:
         print(f"learnai rerun: {err}", file=sys.stderr)
         return 2
     if run_id is not None:
-        from learnai.tracking import open_store
+        from learnai.tracking.stores import open_store
 
         open_store(uri).set_tag(result.run_id, RERUN_TAG, run_id)
     print(
@@ -114,7 +120,7 @@ def _download(uri: str, run_id: str, dst: Path) -> tuple[Path, str]:
     try:
         run = client.get_run(run_id)
     except Exception as err:
-        from learnai.tracking import mask_secrets
+        from learnai.secrets import mask_secrets
 
         raise StoreError(f"no run {run_id!r} in {mask_secrets(uri)}") from err
     try:

@@ -19,9 +19,10 @@ import sys
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from learnai.commands.store import StoreError, open_existing, store_uri
 from learnai.commands.trial_states import TrialStates
-from learnai.tracking import PARENT_TAG
+from learnai.tracking.recorder import PARENT_TAG
+from learnai.tracking.stores import open_existing, store_uri
+from learnai.tracking.uris import StoreError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,7 +66,7 @@ def runs_frame(
     except StoreError:
         raise
     except Exception as err:
-        from learnai.tracking import mask_secrets
+        from learnai.secrets import mask_secrets
 
         raise StoreError(f"cannot read tracking store {mask_secrets(uri)}: {err}") from err
     trials = TrialStates(uri, optuna_storage)
@@ -156,7 +157,7 @@ def _nest(runs: list[Run]) -> list[Run]:
 def _swept(runs: list[Run]) -> dict[str, dict[str, str]]:
     """Per child run: the params that differ among its siblings, plus the keys its
     parent's sweep overrides sweep (so a one-child sweep still shows them)."""
-    from learnai import naming
+    from learnai.tracking import naming
 
     by_parent: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
@@ -186,7 +187,7 @@ def _fmt_loss(x: Any) -> str:
 
 
 def _fmt_swept(value: Any) -> str:
-    from learnai import naming
+    from learnai.tracking import naming
 
     if isinstance(value, dict):
         names = naming.short_keys(list(value))

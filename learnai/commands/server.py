@@ -1,11 +1,11 @@
 """A team's MLflow tracking server in one command: PostgreSQL runs, served artifacts.
 
-``python -m learnai.server --db postgresql://mlflow@db:5432/runs --artifacts /srv/mlflow``
+``python -m learnai.commands.server --db postgresql://mlflow@db:5432/runs --artifacts /srv/mlflow``
 (or ``make server DB=... ARTIFACTS=... PORT=5000``) does what a team would otherwise type
 and get subtly wrong:
 
 - it creates or upgrades the store's schema under learnai's lock first
-  (:func:`learnai.stores.prepare`), so a sweep starting beside a fresh server does not
+  (:func:`learnai.tracking.stores.prepare`), so a sweep starting beside a fresh server does not
   race it creating the tables;
 - artifacts are *served* (``--serve-artifacts --artifacts-destination``): runs log them
   through the server over HTTP, so no job needs the server's disk or a shared folder;
@@ -89,7 +89,7 @@ def _auth_config(args: argparse.Namespace) -> dict[str, str]:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m learnai.server",
+        prog="python -m learnai.commands.server",
         description="Start an MLflow tracking server on a database store with served "
         "artifacts, after creating its schema under learnai's lock.",
     )
@@ -125,7 +125,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    from learnai.stores import prepare
+    from learnai.tracking.stores import prepare
 
     try:
         if not args.db.startswith(("postgresql", "mysql", "sqlite:")):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from learnai.tracking import PARENT_TAG, sqlite_path
+from learnai.tracking.recorder import PARENT_TAG
+from learnai.tracking.uris import sqlite_path
 
 if TYPE_CHECKING:
     from mlflow.entities import Run

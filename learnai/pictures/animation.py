@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from learnai.lettering import Lettering
-
 MAX_SCATTER = 1500  # points drawn per panel; more only slows the background
 CLEAR, LINE, TEXT = 253, 254, 255  # palette slots: unchanged pixel (GIF deltas), curve, titles
 LINE_RGB, TEXT_RGB = (214, 39, 40), (20, 20, 20)
@@ -106,29 +104,6 @@ def _background(panels: Sequence[Panel], width: int, height: int, cols: int):
     return image, mappings[: len(panels)]
 
 
-_last_static: tuple[tuple, tuple] | None = None
-
-
-def _static_picture(panels: Sequence[Panel], width: int, height: int, cols: int):
-    """The palette background and the mappings, drawn once for the same panels' data.
-
-    A sweep's runs usually share their data, so run after run draws the same static
-    picture (~50 ms of matplotlib each); the last one is kept, keyed by everything that
-    is drawn into it (the arrays' bytes, the size, the layout), so it is exact.
-    """
-    global _last_static
-    key = (width, height, cols, any(p.label for p in panels))
-    key += tuple(
-        (a.dtype.str, a.shape, a.tobytes())
-        for p in panels
-        for a in map(np.asarray, (p.x, p.y, p.grid, p.truth))
-    )
-    if _last_static is None or _last_static[0] != key:
-        background, mappings = _background(panels, width, height, cols)
-        _last_static = (key, (_to_palette(background), mappings))
-    return _last_static[1]
-
-
 def _to_palette(image: Image.Image) -> Image.Image:
     """Quantize once to a fixed palette, keeping slots for GIF deltas, line and text."""
     quantized = image.quantize(colors=CLEAR, method=Image.Quantize.MEDIANCUT)
@@ -150,11 +125,11 @@ class Canvas:
     ) -> None:
         self.panels = list(panels)
         cols = cols or min(len(panels), 4)
-        self.base, self.mappings = _static_picture(self.panels, width, height, cols)
+        background, self.mappings = _background(self.panels, width, height, cols)
+        self.base = _to_palette(background)
         rows = math.ceil(len(panels) / cols)
         size = max(11, min(14, height // (28 * rows)))
         self.font = ImageFont.load_default(size=size)
-        self.lettering = Lettering(self.font)  # titles and notes repeat frame after frame
         self.line_height = size + 3
         rgb = np.asarray(self.base.getpalette()[: 3 * CLEAR]).reshape(-1, 3)
         self.paper = int(np.argmin(((rgb - 255) ** 2).sum(axis=1)))  # white behind notes
@@ -220,14 +195,13 @@ class Canvas:
             if xy is not None:
                 self._curve(pen, xy, where)
             top = self.base.height - box.y1
-            letter = self.lettering
             for i, title in enumerate(reversed(titles)):
                 at = (box.x0, top - 4 - i * self.line_height)
-                letter.text(pen, at, title, TEXT, "lb")
+                pen.text(at, title, fill=TEXT, font=self.font, anchor="lb")
             for i, note in enumerate(notes):
                 at = (box.x0 + 4, top + 10 + i * self.line_height)
-                pen.rectangle(letter.textbbox(pen, at, note, "lt"), fill=self.paper)
-                letter.text(pen, at, note, LINE, "lt")
+                pen.rectangle(pen.textbbox(at, note, font=self.font, anchor="lt"), fill=self.paper)
+                pen.text(at, note, fill=LINE, font=self.font, anchor="lt")
         return frame
 
     def _state(

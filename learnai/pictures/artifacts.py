@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-from learnai.animation import MAX_SCATTER, Canvas, Panel, save_gif
-from learnai.plots import loss_curve
-
-if TYPE_CHECKING:  # torch stays out of processes that only read artifacts (sweep reports)
-    from learnai.data import Dataset
-    from learnai.loop import Evaluation, History
+from learnai.pictures.animation import MAX_SCATTER, Canvas, Panel, save_gif
+from learnai.pictures.plots import loss_curve
 
 CONFIG = "config.yaml"
 LOSS_CURVE = "loss_curve.png"
@@ -50,10 +46,9 @@ def panel_from_npz(path: Path, label: str = "") -> Panel:
 class RunFiles:
     """What a run's files are drawn from, as plain arrays and numbers.
 
-    It holds no tensors and no model, so it pickles small and loads without torch:
-    :mod:`learnai.picture_worker` draws it in another process while the next job trains.
-    The final pictures and numbers all show one model state, the one after the
-    history's last epoch (``final_*``).
+    It holds no tensors and no model: drawing needs no torch. The final pictures and
+    numbers all show one model state, the one after the history's last epoch
+    (``final_*``).
     """
 
     config_yaml: str
@@ -82,15 +77,18 @@ class RunFiles:
     def of(
         cls,
         config_yaml: str,
-        history: History,
-        data: Dataset,
-        final: Evaluation,
+        history: Any,
+        data: Any,
+        final: Any,
         epochs: int,
         fps: int,
         size: tuple[int, int],
         label: str = "",
         diverge_factor: float | None = None,
     ) -> RunFiles:
+        """From a run's training ``history`` (learnai.train.loop.History), its ``data``
+        (learnai.train.data.Dataset) and ``final`` evaluation (loop.Evaluation): typed
+        loosely so that pictures never import the training package."""
         x = data.x_train[:, 0].cpu().numpy()
         y = data.y_train[:, 0].cpu().numpy()
         if len(x) > MAX_SCATTER:

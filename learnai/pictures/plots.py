@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from learnai.animation import pyplot
+from learnai.pictures.animation import pyplot
 
 OUTCOME_COLORS = {  # the Optuna stability map colours trials by outcome
     "converged": "#2ca02c",

@@ -1,22 +1,15 @@
 """A sweep's child runs in MLflow: read back for the parent's report, and ended KILLED
-when the sweep is over and no job will end them any more.
-
-The functions that return plain values run in the sweep's tracking worker when it has
-one (:func:`learnai.tracking_worker.in_worker`); :func:`child_runs` returns MLflow's own
-objects and is called there.
-"""
+when the sweep is over and no job will end them any more."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from learnai.stores import open_store
-from learnai.tracking import PARENT_TAG
-from learnai.tracking_worker import in_worker
+from learnai.tracking.recorder import PARENT_TAG
+from learnai.tracking.stores import open_store
 
 
-@in_worker
 def end_running_children(uri: str, parent_run_id: str, status: str = "KILLED") -> int:
     """End a finished sweep's children that no job will end any more; returns how many."""
     client = open_store(uri)
@@ -41,14 +34,12 @@ def child_runs(uri: str, parent_run_id: str) -> list[Any]:
     return list(runs)
 
 
-@in_worker
 def metric_history(uri: str, run_id: str, key: str) -> list[float]:
     """A metric's values ordered by step."""
     history = open_store(uri).get_metric_history(run_id, key)
     return [m.value for m in sorted(history, key=lambda m: m.step)]
 
 
-@in_worker
 def download_artifact(uri: str, run_id: str, path: str, dst: Path) -> Path | None:
     """Fetch one artifact of a run into ``dst``; None if the run does not have it."""
     try:

@@ -2,8 +2,8 @@
 
 learnai's entry point owns a multirun's parent run, so it needs to know, before
 ``hydra.main`` runs, whether this command is a multirun and with which overrides. The
-flags mirror Hydra's own command line (``python -m learnai --help``); anything that only
-asks Hydra a question (``--cfg``, ``--info``, ``--help``...) is left to Hydra alone.
+flags mirror Hydra's own command line (``python -m learnai --hydra-help``); anything that
+only asks Hydra a question (``--cfg``, ``--info``, ``--help``...) is left to Hydra alone.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ class Invocation:
     config_dir: str | None = None  # -cd/--config-dir: an extra config search path
     config_name: str | None = None  # -cn/--config-name
     informational: bool = False  # Hydra prints something and runs no job
-    app_help: bool = False  # --help/-h and no other question for Hydra
-    resolve: bool = False  # --resolve: help and --cfg show interpolations resolved
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,8 +48,10 @@ def parse(argv: list[str]) -> Invocation | None:
         return None
     if unknown:
         return None
-    other_question = bool(
-        args.hydra_help
+    informational = bool(
+        args.help
+        or args.h
+        or args.hydra_help
         or args.version
         or args.cfg
         or args.info
@@ -59,13 +59,10 @@ def parse(argv: list[str]) -> Invocation | None:
         or args.experimental_rerun
         or args.config_path  # a config path is relative to a caller Hydra knows
     )
-    wants_help = bool(args.help or args.h)
     return Invocation(
         overrides=list(args.overrides),
         multirun=bool(args.multirun),
         config_dir=args.config_dir,
         config_name=args.config_name,
-        informational=wants_help or other_question,
-        app_help=wants_help and not other_question,
-        resolve=bool(args.resolve),
+        informational=informational,
     )

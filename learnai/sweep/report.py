@@ -8,13 +8,13 @@ import logging
 import math
 import tempfile
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from learnai import picture_worker, sweep_runs, tracking
-from learnai.tracking_worker import in_worker
+from learnai.sweep import children as sweep_runs
+from learnai.tracking.links import ui_command
+from learnai.tracking.recorder import RunRecorder
 
 log = logging.getLogger("learnai")
 
@@ -77,14 +77,13 @@ class SweepSummary:
                 best.val_r2,
                 best.run_id,
             )
-        log.info("open the MLflow UI: %s", tracking.ui_command(uri, experiment_id))
+        log.info("open the MLflow UI: %s", ui_command(uri, experiment_id))
 
 
 def _metric(run: Any, key: str) -> float:
     return float(run.data.metrics.get(key, math.nan))
 
 
-@in_worker
 def collect(uri: str, parent_run_id: str) -> list[Child]:
     children = []
     for run in sweep_runs.child_runs(uri, parent_run_id):
@@ -160,11 +159,10 @@ def _panel_children(children: list[Child]) -> list[Child]:
     return ranked[:half] + ranked[-half:]
 
 
-@in_worker
 def gather_panels(uri: str, children: list[Child]) -> dict[str, Any]:
     """The animation panels of these runs, from their ``predictions.npz`` in the store:
     run id -> Panel, for the runs that have one."""
-    from learnai.artifacts import PREDICTIONS, panel_from_npz
+    from learnai.pictures.artifacts import PREDICTIONS, panel_from_npz
 
     panels = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,19 +175,17 @@ def gather_panels(uri: str, children: list[Child]) -> dict[str, Any]:
 
 def draw_side_by_side(runs: list[tuple[str, str]], panels: dict[str, Any], out: Path) -> None:
     """All runs' training animations in one GIF (``out``/side_by_side.gif): the sweep's
-    lesson in one picture. ``runs`` are (run id, label) in panel order; each panel comes
-    from ``panels`` or else from those the picture worker kept as it drew the runs (it
-    needs no store, so the picture worker draws it).
+    lesson in one picture. ``runs`` are (run id, label) in panel order; runs without a
+    panel in ``panels`` are left out.
 
     Every frame shows all panels at the same epoch, so runs compare like for like; the
     frames are spread over the epochs some run recorded, which are densest where a
     diverged run recorded every epoch of its blow-up."""
     import dataclasses
 
-    from learnai.animation import render, save_gif
+    from learnai.pictures.animation import render, save_gif
 
-    found = [(panels.get(r) or picture_worker.kept_panel(r), label) for r, label in runs]
-    shown = [dataclasses.replace(p, label=label) for p, label in found if p is not None]
+    shown = [dataclasses.replace(panels[r], label=label) for r, label in runs if r in panels]
     if not shown:
         return
     cols = min(len(shown), 3 if len(shown) > 4 else len(shown))
@@ -205,33 +201,13 @@ def draw_side_by_side(runs: list[tuple[str, str]], panels: dict[str, Any], out: 
     save_gif(frames, out / SIDE_BY_SIDE, fps=10)
 
 
-def _side_by_side(uri: str, children: list[Child], out: Path) -> Callable[[], None]:
-    """Start the side-by-side animation in the picture worker; return what waits for it.
-
-    Runs whose files the worker drew and that ended FINISHED (their files are in the
-    store) use the panel it kept; the others' are read back from the store, as are all
-    of them if the worker is gone."""
+def _side_by_side(uri: str, children: list[Child], out: Path) -> None:
+    """The side-by-side animation of up to :data:`MAX_PANELS` runs, from their stored
+    ``predictions.npz``."""
     labels = _labels(children)
     chosen = _panel_children(children)
     runs = [(c.run_id, f"{labels[c.run_id]} [{c.outcome}]") for c in chosen]
-    finished = [c.run_id for c in chosen if c.status == "FINISHED"]
-    kept = picture_worker.held(finished)
-    missing = [c for c in chosen if c.run_id not in kept]
-    fetched = gather_panels(uri, missing) if missing else {}
-
-    def here() -> None:  # no worker (any more): every panel from the store
-        draw_side_by_side(runs, gather_panels(uri, chosen), out)
-
-    return picture_worker.call(draw_side_by_side, runs, fetched, out, here=here)
-
-
-@in_worker
-def draw_comparison(curves: list[Any], out: Path, title: str) -> None:
-    """The sweep's loss curves in one figure: drawn by the tracking worker when the sweep
-    has one (matplotlib is loaded there, and the picture worker draws the GIF meanwhile)."""
-    from learnai.plots import compare_losses
-
-    compare_losses(curves, out, title)
+    draw_side_by_side(runs, gather_panels(uri, chosen), out)
 
 
 def _timeline(panels: list[Any], frames: int) -> list[int]:
@@ -262,9 +238,9 @@ def _compact(panel: Any, timeline: list[int]) -> Any:
     )
 
 
-def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
+def report_sweep(uri: str, recorder: RunRecorder) -> SweepSummary:
     """Write the table, comparison figure and side-by-side animation onto the parent."""
-    from learnai.plots import RunCurve
+    from learnai.pictures.plots import RunCurve, compare_losses
 
     children = collect(uri, recorder.run_id)
     summary = SweepSummary(children, recorder.run_id)
@@ -278,9 +254,7 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
         return summary
     with tempfile.TemporaryDirectory(prefix="learnai-sweep-") as tmp:
         out = Path(tmp)
-        # drawn on two cores when the sweep has a picture worker: the side-by-side is the
-        # slower one, so it starts before the curves are read from the store
-        drawn = _side_by_side(uri, children, out)
+        _side_by_side(uri, children, out)
         write_table(children, out)
         labels = _labels(children)
         curves = [
@@ -292,7 +266,6 @@ def report_sweep(uri: str, recorder: tracking.RunRecorder) -> SweepSummary:
             )
             for c in children
         ]
-        draw_comparison(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
-        drawn()
+        compare_losses(curves, out / COMPARISON, f"{len(children)} runs: validation loss")
         recorder.log_artifacts(out)
     return summary

@@ -21,8 +21,8 @@ def report_linked_study(cfg: DictConfig, uri: str, parent_run_id: str, summary: 
     import optuna
 
     from hydra_plugins.learnai_optuna_sweeper.storage import in_memory, storage_url
-    from learnai.stores import open_optuna_storage
     from learnai.sweep.study_report import report_study
+    from learnai.tracking.stores import open_optuna_storage
 
     names = {c.study for c in summary.children if c.study}
     if len(names) != 1:

@@ -14,8 +14,9 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from learnai import tracking
-from learnai.plots import OUTCOME_COLORS, pyplot
+from learnai.pictures.plots import OUTCOME_COLORS, pyplot
+from learnai.secrets import mask_secrets
+from learnai.tracking.recorder import RunRecorder
 
 log = logging.getLogger("learnai")
 
@@ -227,16 +228,16 @@ def report_study(
     # only its size (trial states stay on the parent run and in the dashboard).
     log.info("study %r: %d trials in all", study.study_name, summary["trials"])
     if storage_url is not None:
-        from learnai.ui_links import dashboard_command
+        from learnai.tracking.links import dashboard_command
 
         log.info("open the study: %s", dashboard_command(storage_url))
     if parent is None:
         return
     uri, run_id = parent
-    recorder = tracking.recorder_for(uri, run_id)
+    recorder = RunRecorder.attach(uri, run_id)
     tags = {
         "optuna.study": study.study_name,
-        "optuna.storage": tracking.mask_secrets(storage_url or "in-memory"),
+        "optuna.storage": mask_secrets(storage_url or "in-memory"),
         "optuna.trials": ",".join(str(t.number) for t in new_trials),
     }
     if "best_value" in summary:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from learnai.secrets import mask_secrets
-from learnai.stores import (
+from learnai.tracking.uris import (
     PG_CONNECT_TIMEOUT_S,
     SQLITE_TIMEOUT_S,
     StoreError,
@@ -236,8 +236,8 @@ def _db_reason(exc: Exception) -> str:
 
 
 def _sqlite_tables(db: Path, key: str, shown: str) -> set[str]:
-    """A SQLite file's tables, read with the standard library: a sweep whose store calls
-    run in its tracking worker never imports SQLAlchemy for this check."""
+    """A SQLite file's tables, read with the standard library (read-only: nothing is
+    created)."""
     import sqlite3
 
     try:
@@ -298,6 +298,7 @@ def check_run_stores(uri: str, artifact_location: str | None, optuna_storage: st
         if local is not None:
             check_artifact_root(local)
     if optuna_storage:
+        check_store(optuna_storage, key="hydra.sweeper.storage")
         check_distinct_stores(uri, optuna_storage)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 
 from learnai.secrets import mask_secrets
-from learnai.stores import StoreError
+from learnai.tracking.uris import StoreError
 
 __all__ = ["explain_failure"]
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 # hydra.job.env_set keys through which learnai's entry point hands each job its sweep
-# (see learnai.sweep.lifecycle): they travel in the job's own config.
+# (see learnai.sweep.lifecycle): they travel in the job's own config, put there by the
+# config group LINK_GROUP that conf/config.yaml pulls in when a sweep registered it.
+LINK_GROUP = "sweep_link"
 PARENT_ENV = "LEARNAI_PARENT_RUN_ID"
 SWEPT_ENV = "LEARNAI_SWEPT_KEYS"  # comma-separated keys the sweep varies
 
@@ -59,7 +61,7 @@ def job_context() -> JobContext:
         choices={
             k: str(v)
             for k, v in hc.runtime.choices.items()
-            if not k.startswith("hydra/") and v is not None
+            if not k.startswith("hydra/") and k != LINK_GROUP and v is not None
         },
         overrides=list(hc.overrides.task),
     )

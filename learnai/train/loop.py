@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from learnai.data import Dataset
+from learnai.train.data import Dataset
 
 
 @dataclass

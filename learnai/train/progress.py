@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from learnai.loop import TrainState
+from learnai.train.loop import TrainState
 
 log = logging.getLogger("learnai")
 

@@ -17,7 +17,7 @@ from learnai.config import ConfigError
 __all__ = ["available_memory", "check_resources", "estimate_bytes"]
 
 F32, F64, I64 = 4, 8, 8
-PLOT_POINTS = 200  # learnai.data.PLOT_POINTS, not imported: it would import torch
+PLOT_POINTS = 200  # learnai.train.data.PLOT_POINTS, not imported: it would import torch
 HEADROOM = 0.8  # leave a fifth of the available memory to everything else
 
 
