@@ -37,11 +37,13 @@ ray-venv: $(RAY_STAMP)
 run: $(STAMP)
 	$(PY) -m learnai -m optimizer.lr=0.01,1
 
+# Every tier (in-process, e2e, postgres, browser, ray, root, packaging), two at a time;
+# the slowest 15 tests are listed at the end. `make test-fast` (= `pytest`): in-process only.
 test: $(STAMP) $(RAY_STAMP)
-	$(PY) -m pytest -m "slow or not slow"
+	$(PY) -m pytest -m "" -n 2 --durations=15
 
 test-fast: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -65,11 +67,11 @@ STUDY_STORE ?= sqlite:///mlruns/optuna.db
 # Both take learnai's schema lock first: a UI started beside a first run must not race
 # it creating the store's tables.
 ui: $(STAMP)
-	$(PY) -m learnai.stores prepare $(STORE)
+	$(PY) -m learnai.tracking.stores prepare $(STORE)
 	$(PY) -m mlflow ui --backend-store-uri $(STORE)
 
 dashboard: $(STAMP)
-	$(PY) -m learnai.stores prepare --optuna $(STUDY_STORE)
+	$(PY) -m learnai.tracking.stores prepare --optuna $(STUDY_STORE)
 	$(VENV)/bin/optuna-dashboard $(STUDY_STORE)
 
 # A team's tracking server: runs in a database, artifacts served over HTTP (no shared
@@ -81,7 +83,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SERVER_ARGS ?=
 server: $(STAMP)
-	$(PY) -m learnai.server --db $(DB) --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT) $(SERVER_ARGS)
+	$(PY) -m learnai.commands.server --db $(DB) --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT) $(SERVER_ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache
