@@ -44,8 +44,17 @@ def effective_jobs(n_jobs: Any) -> int:
         return 1
     n = int(n_jobs)
     if n < 0:
-        n = (os.cpu_count() or 1) + 1 + n
+        n = usable_cpus() + 1 + n
     return max(1, n)
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity mask, which a cgroup/cpuset narrows),
+    not every core of the host: what joblib counts too."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def job_context() -> JobContext:

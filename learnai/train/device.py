@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import torch
 
 from learnai.config import ConfigError
+from learnai.train.context import usable_cpus
 
 
 def resolve_device(name: str, job_num: int | None = None) -> torch.device:
@@ -104,14 +105,6 @@ def cpu_threads(
         return int(launcher_cpus)
     cores = _positive(env.get("SLURM_CPUS_PER_TASK")) or cpus
     return max(1, cores // max(1, parallel_jobs))
-
-
-def usable_cpus() -> int:
-    """Cores this process may run on (its affinity mask), not every core of the host."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def _positive(value: str | None) -> int | None:
