@@ -1,30 +1,28 @@
 """The configs users compose: every group option builds, and bad values never start a run.
 
-Composition tests run in-process on the real ``learnai.conf`` package; the bad-input
-tests launch ``python -m learnai`` exactly as a user would and check what they see.
+Composition and refusals run in-process on the configs the CLI ships (``conf/``); the
+``e2e`` tests launch ``python -m learnai`` as a user would and check what they see (the
+exit code, the one line on stderr, nothing created).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir, initialize_config_module
+from helpers import inproc
+from helpers.cli import run_learnai, run_python
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-import learnai.cli  # noqa: F401  (registers the structured-config schemas)
+from learnai.cli import config_dir
 from learnai.config import ConfigError, validate
-from learnai.data import Dataset
-from learnai.models import GeneralFit, LinearRegression
+from learnai.config.command_line import check_command_line
+from learnai.train.data import Dataset
+from learnai.train.models import GeneralFit, LinearRegression
 
 DATA = ["linear", "polynomial", "nonlinear"]
 MODELS = ["linear", "mlp"]
@@ -32,27 +30,10 @@ OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 EXPERIMENTS = ["linear_regression", "polynomial_regression", "neural_network"]
 
 
-def _initialize_hydra():
-    """Hydra on the configs the CLI ships: the installed ``learnai.conf`` package, or
-    ``conf/`` of this checkout where an editable install does not map that package."""
-    if importlib.util.find_spec("learnai.conf") is not None:
-        return initialize_config_module(config_module="learnai.conf", version_base="1.3")
-    source = Path(__file__).resolve().parent.parent / "conf"
-    return initialize_config_dir(config_dir=str(source), version_base="1.3")
-
-
-@pytest.fixture(scope="module")
-def hydra_ctx() -> Iterator[None]:
-    with _initialize_hydra():
-        yield
-
-
-@pytest.fixture
-def compose_cfg(hydra_ctx: None):
-    def _compose(*overrides: str) -> DictConfig:
+def compose_cfg(*overrides: str) -> DictConfig:
+    """The config the CLI composes from ``overrides`` alone: the defaults users get."""
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
-
-    return _compose
 
 
 def build(cfg: DictConfig) -> tuple[Dataset, torch.nn.Module, torch.optim.Optimizer]:
@@ -66,11 +47,11 @@ def build(cfg: DictConfig) -> tuple[Dataset, torch.nn.Module, torch.optim.Optimi
 # --- composition ------------------------------------------------------------------------
 
 
-def test_default_config_is_the_tutorial_network(compose_cfg) -> None:
+def test_default_config_is_the_tutorial_network() -> None:
     cfg = compose_cfg()
-    assert cfg.data._target_ == "learnai.data.nonlinear"
+    assert cfg.data._target_ == "learnai.train.data.nonlinear"
     assert cfg.data.n_samples == 1000
-    assert cfg.model._target_ == "learnai.models.GeneralFit"
+    assert cfg.model._target_ == "learnai.train.models.GeneralFit"
     assert cfg.model.depth == 2
     assert cfg.optimizer._target_ == "torch.optim.Adam"
     assert cfg.optimizer.lr == 0.01
@@ -88,11 +69,18 @@ def test_default_config_is_the_tutorial_network(compose_cfg) -> None:
     assert optimizer.defaults["lr"] == 0.01
 
 
-@pytest.mark.parametrize(
-    ("data_name", "model_name", "opt_name"), list(itertools.product(DATA, MODELS, OPTIMIZERS))
-)
+# Every data set with every model (a model's inputs are the data's features); each
+# optimizer with every data set and every model.
+PAIRWISE = [
+    (data, model, list(OPTIMIZERS)[(i + j) % 2])
+    for i, data in enumerate(DATA)
+    for j, model in enumerate(MODELS)
+]
+
+
+@pytest.mark.parametrize(("data_name", "model_name", "opt_name"), PAIRWISE)
 def test_every_group_option_composes_and_instantiates(
-    compose_cfg, data_name: str, model_name: str, opt_name: str
+    data_name: str, model_name: str, opt_name: str
 ) -> None:
     cfg = compose_cfg(f"data={data_name}", f"model={model_name}", f"optimizer={opt_name}")
     validate(cfg)
@@ -119,9 +107,7 @@ def test_every_group_option_composes_and_instantiates(
     ("data_name", "n_samples", "n_features"),
     [("linear", 10_000, 1), ("polynomial", 1_000, 2), ("nonlinear", 1_000, 1)],
 )
-def test_data_shapes_follow_the_tutorial(
-    compose_cfg, data_name: str, n_samples: int, n_features: int
-) -> None:
+def test_data_shapes_follow_the_tutorial(data_name: str, n_samples: int, n_features: int) -> None:
     cfg = compose_cfg(f"data={data_name}")
     assert cfg.data.n_samples == n_samples
     data = instantiate(cfg.data)
@@ -131,7 +117,7 @@ def test_data_shapes_follow_the_tutorial(
     assert data.feature_names[0] == "x"
 
 
-def test_polynomial_features_are_x_and_x_squared(compose_cfg) -> None:
+def test_polynomial_features_are_x_and_x_squared() -> None:
     data = instantiate(compose_cfg("data=polynomial").data)
     assert data.feature_names == ["x", "x^2"]
     for x in (data.x_train, data.x_val, data.grid_features):
@@ -141,13 +127,19 @@ def test_polynomial_features_are_x_and_x_squared(compose_cfg) -> None:
 @pytest.mark.parametrize(
     ("experiment", "data_target", "model_cls", "lr", "epochs", "n_samples"),
     [
-        ("linear_regression", "learnai.data.linear", LinearRegression, None, 100, 10_000),
-        ("polynomial_regression", "learnai.data.polynomial", LinearRegression, None, None, 1_000),
-        ("neural_network", "learnai.data.nonlinear", GeneralFit, 0.01, 200, 1_000),
+        ("linear_regression", "learnai.train.data.linear", LinearRegression, None, 100, 10_000),
+        (
+            "polynomial_regression",
+            "learnai.train.data.polynomial",
+            LinearRegression,
+            None,
+            None,
+            1_000,
+        ),
+        ("neural_network", "learnai.train.data.nonlinear", GeneralFit, 0.01, 200, 1_000),
     ],
 )
 def test_experiments_compose_and_instantiate(
-    compose_cfg,
     experiment: str,
     data_target: str,
     model_cls: type,
@@ -171,14 +163,14 @@ def test_experiments_compose_and_instantiate(
     assert model(data.x_val).shape == (data.x_val.shape[0], 1)
 
 
-def test_experiment_values_can_still_be_overridden(compose_cfg) -> None:
+def test_experiment_values_can_still_be_overridden() -> None:
     cfg = compose_cfg("experiment=linear_regression", "optimizer=sgd", "optimizer.lr=0.5")
     assert cfg.optimizer._target_ == "torch.optim.SGD"
     assert cfg.optimizer.lr == 0.5
     assert cfg.trainer.epochs == 100
 
 
-def test_composed_config_round_trips_through_yaml(compose_cfg) -> None:
+def test_composed_config_round_trips_through_yaml() -> None:
     """What a run stores as config.yaml loads back to the same values."""
     cfg = compose_cfg("experiment=polynomial_regression")
     back = OmegaConf.create(OmegaConf.to_yaml(cfg, resolve=True))
@@ -201,7 +193,7 @@ def test_composed_config_round_trips_through_yaml(compose_cfg) -> None:
         ("tracking.experiment=''", "tracking.experiment"),
     ],
 )
-def test_validate_names_key_and_value(compose_cfg, override: str, key: str) -> None:
+def test_validate_names_key_and_value(override: str, key: str) -> None:
     overrides = [override]
     if override.startswith("optimizer.momentum"):
         overrides.insert(0, "optimizer=sgd")
@@ -210,10 +202,10 @@ def test_validate_names_key_and_value(compose_cfg, override: str, key: str) -> N
         validate(cfg)
 
 
-# --- bad input from the command line never starts a run --------------------------------
+# --- bad input never starts a run ------------------------------------------------------
 
 BAD_INPUT = [
-    # (override, the key or group stderr must name, the bad value it must show)
+    # (override, the key or group the message must name, the bad value it must show)
     ("optimizer.lr=0", "optimizer.lr", "0"),
     ("optimizer.lr=-1", "optimizer.lr", "-1"),
     ("optimizer.lr=nan", "optimizer.lr", "nan"),
@@ -223,13 +215,8 @@ BAD_INPUT = [
     ("model.hidden=0", "model.hidden", "0"),
     ("data.n_samples=1", "data.n_samples", "1"),
     ("model=nope", "model", "nope"),
-    ("trainer.epochs=abc", "trainer.epochs", "abc"),
-    pytest.param(
-        "trainer.device=cuda",
-        "trainer.device",
-        "cuda",
-        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here"),
-    ),
+    ("trainer.device=cuda", "trainer.device", "cuda"),  # on a machine without CUDA
+    ("trainer.device=gpu", "trainer.device", "gpu"),
 ]
 
 
@@ -239,11 +226,48 @@ def names_key_and_value(text: str, key: str, value: str) -> bool:
     return any(pattern.search(line) for line in text.splitlines())
 
 
+def refusal(tmp_path: Path, *overrides: str) -> str:
+    """What learnai says refusing ``overrides``, checked in the CLI's order: the command
+    line, then the composed config, its stores and the machine, before any run."""
+    with pytest.raises(ConfigError) as err:
+        check_command_line(list(overrides), config_dir())
+        inproc.run(tmp_path, *overrides)
+    assert not (tmp_path / "mlruns").exists(), "a refused config created an MLflow store"
+    return str(err.value)
+
+
 @pytest.mark.parametrize(("override", "key", "value"), BAD_INPUT)
-def test_bad_input_exits_cleanly_without_a_run(
-    run_learnai, tmp_path: Path, override: str, key: str, value: str
+def test_bad_input_is_refused_naming_key_and_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, override: str, key: str, value: str
 ) -> None:
-    proc = run_learnai(tmp_path, override, check=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    message = refusal(tmp_path, override)
+    assert names_key_and_value(message, key, value), f"{message!r} does not name {key} = {value}"
+
+
+@pytest.mark.parametrize("device", ["cuda:1", "cuda:abc", "cuda:-1", "cuda:"])
+def test_bad_cuda_index_is_refused_on_a_one_gpu_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, device: str
+) -> None:
+    """cuda:1 passes the CPU-only check on a GPU machine: the GPU count refuses it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    message = refusal(tmp_path, f"trainer.device={device}")
+    assert names_key_and_value(message, "trainer.device", device), message
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("override", "key", "value"),
+    [
+        ("model=nope", "model", "nope"),  # a group option, refused before Hydra
+        ("trainer.epochs=abc", "trainer.epochs", "abc"),  # a type only Hydra judges
+    ],
+)
+def test_bad_input_exits_cleanly_without_a_run(
+    tmp_path: Path, override: str, key: str, value: str
+) -> None:
+    proc = run_learnai(tmp_path, override, expect=None)
     assert proc.returncode != 0, proc.stdout + proc.stderr
     assert names_key_and_value(proc.stderr, key, value), (
         f"stderr does not name {key} = {value}:\n{proc.stderr}"
@@ -252,8 +276,8 @@ def test_bad_input_exits_cleanly_without_a_run(
     assert not (tmp_path / "mlruns").exists(), "a bad config created an MLflow store"
 
 
-# On a machine with CUDA, trainer.device=cuda:N gets past the CPU-only check above. The
-# subprocess pretends to have one GPU so the check runs the same way on any machine.
+# A value the job itself refuses (the machine has no such GPU) ends the command the same
+# way. The subprocess pretends to have one GPU so this runs the same on any machine.
 PRETEND_ONE_GPU = """
 import sys, torch
 torch.cuda.is_available = lambda: True
@@ -264,39 +288,29 @@ main()
 """
 
 
-@pytest.mark.parametrize("device", ["cuda:1", "cuda:abc", "cuda:-1", "cuda:"])
-def test_bad_cuda_index_exits_cleanly_on_a_gpu_machine(tmp_path: Path, device: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", PRETEND_ONE_GPU, f"trainer.device={device}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"},
-    )
-    assert proc.returncode != 0
+@pytest.mark.e2e
+def test_a_missing_gpu_is_one_line_and_exit_2_on_a_gpu_machine(tmp_path: Path) -> None:
+    proc = run_python(tmp_path, "-c", PRETEND_ONE_GPU, "trainer.device=cuda:1")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "learnai: invalid value for trainer.device: 'cuda:1' (only 1 CUDA devices)"
+    ), proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
-    assert names_key_and_value(proc.stderr, "trainer.device", device), proc.stderr
     assert not (tmp_path / "mlruns").exists()
 
 
-def test_a_typed_bad_value_is_refused_before_hydra_makes_anything(
-    run_learnai, tmp_path: Path
-) -> None:
+@pytest.mark.e2e
+def test_a_typed_bad_value_is_refused_before_hydra_makes_anything(tmp_path: Path) -> None:
     """No output folder, no store: the value is judged before Hydra composes."""
     for argv in (["optimizer.lr=0"], ["-m", "optimizer.lr=0.01,0"]):
-        proc = run_learnai(tmp_path, *argv, check=False)
-        assert proc.returncode == 2, proc.stderr
+        proc = run_learnai(tmp_path, *argv, expect=2)
         assert proc.stderr.strip().splitlines() == [
             "learnai: invalid value for optimizer.lr: 0 (must be a finite number > 0)"
         ]
         assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.iterdir())
 
 
-def test_a_bad_value_only_composition_shows_is_still_refused(run_learnai, tmp_path: Path) -> None:
+def test_a_bad_value_only_composition_shows_is_still_refused(tmp_path: Path) -> None:
     """Each value passes on its own; together they leave no validation sample."""
-    proc = run_learnai(tmp_path, "data.n_samples=10", "data.val_fraction=0.01", check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert "invalid value for data.val_fraction: 0.01 (leaves 0 of 10 samples" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "mlruns").exists()
+    message = refusal(tmp_path, "data.n_samples=10", "data.val_fraction=0.01")
+    assert message.startswith("invalid value for data.val_fraction: 0.01 (leaves 0 of 10 samples")

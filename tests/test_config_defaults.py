@@ -1,5 +1,5 @@
-"""One source of truth for defaults: the schemas in learnai/config.py. A YAML option in
-conf/ sets only the values in which it differs from its schema."""
+"""One source of truth for defaults: the schemas in learnai/config/schema.py. A YAML
+option in conf/ sets only the values in which it differs from its schema."""
 
 from __future__ import annotations
 

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from learnai.data import PLOT_POINTS, linear, nonlinear
-from learnai.loop import Trainer, TrainState, find_divergence, frame_epochs
-from learnai.models import GeneralFit, LinearRegression
-from learnai.tracking import flatten, mask_secrets, resolve_uri
+from learnai.secrets import mask_secrets
+from learnai.tracking.recorder import flatten
+from learnai.tracking.uris import resolve_uri
+from learnai.train.data import PLOT_POINTS, linear, nonlinear
+from learnai.train.loop import Trainer, TrainState, find_divergence, frame_epochs
+from learnai.train.models import GeneralFit, LinearRegression
 
 # --- animation frames --------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""Run names from what a sweep varies: a table of inputs -> names (learnai.naming)."""
+"""Run names from what a sweep varies: a table of inputs -> names (learnai.tracking.naming)."""
 
 from __future__ import annotations
 
 import pytest
 
-from learnai import naming
+from learnai.tracking import naming
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ and check that every final number describes the same model state.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -14,14 +15,15 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.inproc import torch_threads
 from PIL import Image
 
-from learnai.animation import LINE, TEXT, Canvas, Panel, save_gif
-from learnai.data import nonlinear
-from learnai.loop import History, Trainer, TrainState, evaluate
-from learnai.models import GeneralFit
-from learnai.plots import RunCurve, comparison_figure, loss_figure
-from learnai.progress import Progress
+from learnai.pictures.animation import LINE, Canvas, Panel, save_gif
+from learnai.pictures.plots import RunCurve, comparison_figure, loss_figure
+from learnai.train.data import nonlinear
+from learnai.train.loop import History, Trainer, TrainState, evaluate
+from learnai.train.models import GeneralFit
+from learnai.train.progress import Progress
 
 EPOCHS = 60
 
@@ -32,16 +34,30 @@ def train(
     after_divergence: int = 0,
     epochs: int = EPOCHS,
     frames: int = 100,
+    animate: bool = True,
+):
+    """History, final evaluation and data of the tutorial network trained at ``lr``."""
+    return _train(lr, sync_every, after_divergence, epochs, frames, animate)
+
+
+@functools.cache  # deterministic: tests that train alike share one result, read-only
+def _train(
+    lr: float, sync_every: int, after_divergence: int, epochs: int, frames: int, animate: bool
 ):
     torch.manual_seed(0)
     data = nonlinear(n_samples=300, seed=0)
     model = GeneralFit(n_in=1, depth=2, hidden=32)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     trainer = Trainer(
-        epochs, sync_every=sync_every, after_divergence=after_divergence, frames=frames
+        epochs,
+        sync_every=sync_every,
+        after_divergence=after_divergence,
+        frames=frames,
+        animate=animate,
     )
-    history = trainer.fit(model, optimizer, data)
-    return history, evaluate(model, data), data
+    with torch_threads(1):
+        history = trainer.fit(model, optimizer, data)
+        return history, evaluate(model, data), data
 
 
 # --- one model state ---------------------------------------------------------------------
@@ -281,67 +297,6 @@ def test_side_by_side_frames_show_every_panel_at_the_same_epoch() -> None:
     assert not np.array_equal(line_pixels(frames[2], boxes[0]), line_pixels(frames[3], boxes[0]))
 
 
-def test_a_canvas_of_the_same_data_reuses_the_static_picture_exactly() -> None:
-    """The kept background is the one matplotlib would draw again, and other data (or
-    another size) draws its own."""
-    from learnai import animation
-
-    data = nonlinear(n_samples=300, seed=0)
-    truth = data.true_fn(data.grid)
-    frames = np.stack([truth]).astype(np.float32)
-
-    def panel(y: np.ndarray) -> Panel:
-        return Panel(data.x_train[:, 0].numpy(), y, data.grid, truth, frames, [1], [0.1], 1)
-
-    y = data.y_train[:, 0].numpy()
-    first = Canvas([panel(y)], 640, 400)
-    again = Canvas([panel(y.copy())], 640, 400)
-    assert again.base is first.base  # drawn once
-    fresh, _ = animation._background([panel(y)], 640, 400, 1)
-    assert np.array_equal(np.asarray(animation._to_palette(fresh)), np.asarray(again.base))
-    moved = y.copy()
-    moved[0] += 1.0
-    assert Canvas([panel(moved)], 640, 400).base is not first.base
-    assert Canvas([panel(y)], 600, 400).base.size == (600, 400)
-
-
-def test_lettering_draws_the_pixels_imagedraw_text_draws() -> None:
-    """Stamped text (the second sighting on) equals Pillow's own text on palette frames:
-    fractional places, both anchors, an overhanging last glyph, lines drawn in between."""
-    from PIL import ImageDraw, ImageFont
-
-    from learnai.lettering import Lettering
-
-    texts = [
-        "diverged: loss blew up at epoch 51",
-        "lr=1 depth=2 [diverged]",
-        "epoch 37/200  val_loss 0.0426",
-        "jy|Qg_",
-    ]
-    for size in (11, 14):
-        font = ImageFont.load_default(size=size)
-        lettering = Lettering(font)
-        for frame_no in range(3):  # first: drawn directly; then stamped
-            ours = Image.new("P", (420, 160), 7)
-            pillows = Image.new("P", (420, 160), 7)
-            for pen, draw in (
-                (ImageDraw.Draw(ours), lettering.text),
-                (ImageDraw.Draw(pillows), None),
-            ):
-                for i, text in enumerate(texts):
-                    at = (3.37 + 90.5 * (i % 2), 20.81 + 33.3 * i)
-                    pen.line([(0, at[1]), (419, at[1] + 3)], fill=LINE, width=2)
-                    anchor = "lb" if i % 2 else "lt"
-                    if draw is None:
-                        pen.text(at, text, fill=TEXT, font=font, anchor=anchor)
-                    else:
-                        draw(pen, at, text, TEXT, anchor)
-            assert np.array_equal(np.asarray(ours), np.asarray(pillows)), (size, frame_no)
-        assert lettering.textbbox(pen, (5.5, 6.25), texts[0], "lt") == pen.textbbox(
-            (5.5, 6.25), texts[0], font=font, anchor="lt"
-        )
-
-
 # --- progress ----------------------------------------------------------------------------
 
 
@@ -371,21 +326,15 @@ def test_progress_in_a_log_writes_a_line_every_few_seconds(caplog) -> None:
 
 
 def write_files(tmp_path, lr: float, animate: bool, after: int = 0):
-    from learnai.artifacts import RunFiles
+    from learnai.pictures.artifacts import RunFiles
 
-    torch.manual_seed(0)
-    data = nonlinear(n_samples=300, seed=0)
-    model = GeneralFit(n_in=1, depth=2, hidden=32)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    trainer = Trainer(EPOCHS, animate=animate, after_divergence=after)
-    history = trainer.fit(model, optimizer, data)
-    final = evaluate(model, data)
+    history, final, data = train(lr, after_divergence=after, animate=animate)
     RunFiles.of("x: 1\n", history, data, final, EPOCHS, 20, (640, 400), "", 1e3).write(tmp_path)
     return history, final
 
 
 def test_run_files_of_a_failing_run_hold_its_animation_and_final_state(tmp_path) -> None:
-    from learnai.artifacts import panel_from_npz
+    from learnai.pictures.artifacts import panel_from_npz
 
     history, final = write_files(tmp_path, 1.0, animate=True, after=30)
     names = {p.name for p in tmp_path.iterdir()}
@@ -401,8 +350,8 @@ def test_run_files_of_a_failing_run_hold_its_animation_and_final_state(tmp_path)
 def test_huge_predictions_keep_their_value_in_the_file(tmp_path) -> None:
     """A blow-up's predictions (1e6) stay finite numbers in predictions.npz (float16
     would store inf), so the off-scale note can give their value."""
-    from learnai.artifacts import RunFiles, panel_from_npz
-    from learnai.loop import Evaluation
+    from learnai.pictures.artifacts import RunFiles, panel_from_npz
+    from learnai.train.loop import Evaluation
 
     data = nonlinear(n_samples=100, seed=0)
     huge = np.full((2, len(data.grid)), 1e6, dtype=np.float32)
@@ -416,7 +365,7 @@ def test_huge_predictions_keep_their_value_in_the_file(tmp_path) -> None:
 
 
 def test_a_run_without_animation_still_gives_the_sweep_a_panel(tmp_path) -> None:
-    from learnai.artifacts import panel_from_npz
+    from learnai.pictures.artifacts import panel_from_npz
 
     _, final = write_files(tmp_path, 0.01, animate=False)
     assert not (tmp_path / "training.gif").exists()
