@@ -314,3 +314,26 @@ def test_a_bad_value_only_composition_shows_is_still_refused(tmp_path: Path) -> 
     """Each value passes on its own; together they leave no validation sample."""
     message = refusal(tmp_path, "data.n_samples=10", "data.val_fraction=0.01")
     assert message.startswith("invalid value for data.val_fraction: 0.01 (leaves 0 of 10 samples")
+
+
+def test_the_memory_check_reads_a_model_of_your_own_with_a_width_and_no_depth() -> None:
+    """A plugged-in model with ``hidden`` and no ``depth`` is estimated as one hidden
+    layer, not refused with a traceback; a width that cannot fit names its key."""
+    from learnai.train.resources import check_resources, estimate_bytes
+
+    cfg = OmegaConf.create(
+        {
+            "data": {"_target_": "learnai.train.data.nonlinear", "n_samples": 1000,
+                     "val_fraction": 0.2},
+            "model": {"_target_": "mymodels.Wide", "hidden": 256},
+            "trainer": {"epochs": 10, "animation": {"enabled": False}},
+        }
+    )  # fmt: skip
+    one_layer = estimate_bytes(cfg)["training"]
+    cfg.model.depth = 2
+    assert estimate_bytes(cfg)["training"] > one_layer > 0
+    del cfg.model["depth"]
+    check_resources(cfg)  # fits: no error
+    cfg.data.n_samples = 10**10
+    with pytest.raises(ConfigError, match=r"data\.n_samples"):
+        check_resources(cfg)

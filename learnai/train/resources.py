@@ -37,7 +37,10 @@ def estimate_bytes(cfg: Any) -> dict[str, int]:
     n_val = int(round(n * cfg.data.val_fraction))
     n_train = n - n_val
     data = n * (F64 * (3 + f) + I64) + n * F32 * (f + 1)
-    widths = [int(cfg.model.hidden)] * int(cfg.model.depth) if "hidden" in cfg.model else []
+    # a model of your own may have a width and no depth: one hidden layer, then
+    widths = (
+        [int(cfg.model.hidden)] * int(cfg.model.get("depth", 1)) if "hidden" in cfg.model else []
+    )
     per_train_sample = F32 * (3 * sum(widths) + 2 * (f + 2))
     per_val_sample = F32 * (2 * max(widths, default=1) + 2)
     training = n_train * per_train_sample + n_val * per_val_sample
