@@ -67,6 +67,14 @@ def _status(exc: BaseException | None) -> str:
 
 
 def main() -> None:
+    try:
+        _main()
+    except KeyboardInterrupt:  # Ctrl-C: the runs are ended KILLED already; no traceback
+        print("learnai: interrupted", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
+
+
+def _main() -> None:
     from learnai.commands import dispatch
     from learnai.config.command_line import check_command_line
     from learnai.tracking.stores import MLFLOW_DEFAULTS

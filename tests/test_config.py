@@ -191,6 +191,10 @@ def test_composed_config_round_trips_through_yaml() -> None:
         ("trainer.animation.after_divergence=-1", "trainer.animation.after_divergence"),
         ("tracking.uri=mlruns", "tracking.uri"),
         ("tracking.experiment=''", "tracking.experiment"),
+        ("data.seed=-1", "data.seed"),
+        ("trainer.seed=-1", "trainer.seed"),
+        ("optimizer.weight_decay=-1", "optimizer.weight_decay"),
+        ("trainer.converged_r2=nan", "trainer.converged_r2"),
     ],
 )
 def test_validate_names_key_and_value(override: str, key: str) -> None:
@@ -336,4 +340,22 @@ def test_the_memory_check_reads_a_model_of_your_own_with_a_width_and_no_depth() 
     check_resources(cfg)  # fits: no error
     cfg.data.n_samples = 10**10
     with pytest.raises(ConfigError, match=r"data\.n_samples"):
+        check_resources(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("data.n_samples=100000000", "data.n_samples"),
+        ("model.hidden=10000000", "model.hidden"),
+        ("trainer.animation.frames=1000000", "trainer.animation.frames"),
+    ],
+)
+def test_a_run_too_big_for_memory_names_the_value_that_makes_it_big(
+    tmp_path: Path, override: str, key: str
+) -> None:
+    from learnai.train.resources import check_resources
+
+    cfg = inproc.compose(tmp_path, override, "trainer.epochs=1000000")
+    with pytest.raises(ConfigError, match=rf"invalid value for {re.escape(key)}: "):
         check_resources(cfg)

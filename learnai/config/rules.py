@@ -79,8 +79,13 @@ RULES: dict[str, _Rule] = {
         (str,),
     ),
     "trainer.report_every": _Rule(lambda v: v >= 1, "must be >= 1"),
+    # numpy's and torch's generators take seeds in [0, 2**32) (torch more, numpy not)
+    "data.seed": _Rule(lambda v: 0 <= v < 2**32, "must be in [0, 2**32)"),
+    "trainer.seed": _Rule(lambda v: 0 <= v < 2**32, "must be in [0, 2**32)"),
+    "optimizer.weight_decay": _Rule(lambda v: math.isfinite(v) and v >= 0, "must be >= 0"),
+    "trainer.converged_r2": _Rule(lambda v: math.isfinite(v) and v <= 1, "must be a number <= 1"),
 }
-_OPTIONAL = {"model.depth", "model.hidden", "optimizer.momentum"}
+_OPTIONAL = {"model.depth", "model.hidden", "optimizer.momentum", "optimizer.weight_decay"}
 
 
 def check_literal(key: str, value: Any) -> None:

@@ -213,15 +213,18 @@ class RunRecorder:
         finally:
             self.client.set_terminated(self.run_id, status)
 
-    def end_despite(self, status: str) -> None:
+    def end_despite(self, status: str) -> bool:
         """:meth:`end`, but a store that refuses (full disk, gone) is logged in one line
         instead of raised, so the error that is ending the run stays the one reported;
-        the run stays RUNNING until the next run in its experiment repairs it."""
+        the run stays RUNNING until the next run in its experiment repairs it. Whether
+        the run was ended."""
         try:
             self.end(status)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             log.error("could not end run %s as %s: %s", self.run_id, status, mask_secrets(first))
+            return False
+        return True
 
     def _write(
         self,

@@ -82,15 +82,41 @@ def check_resources(cfg: Any, parallel_jobs: int = 1) -> None:
     share = available * HEADROOM / max(parallel_jobs, 1)
     if need <= share:
         return
-    key, value = "data.n_samples", cfg.data.n_samples
-    if parts["animation"] > parts["data"] + parts["training"]:
-        key, value = "trainer.animation.frames", cfg.trainer.animation.frames
+    key = _culprit(cfg)
+    value = _select(cfg, key)
     detail = ", ".join(f"{name} {_gb(b)}" for name, b in parts.items())
     jobs = f" for each of {parallel_jobs} parallel jobs" if parallel_jobs > 1 else ""
     raise ConfigError(
         f"invalid value for {key}: {value!r} (a run needs about {_gb(need)} of memory "
         f"[{detail}], but {_gb(share)} is available{jobs}: {_gb(available)} free)"
     )
+
+
+# The values a run is too big for, each with its default: the one named is the one whose
+# default would shrink the estimate most.
+_SIZE_KEYS = {"data.n_samples": 1000, "model.hidden": 64, "trainer.animation.frames": 100}
+
+
+def _select(cfg: Any, key: str) -> Any:
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _culprit(cfg: Any) -> str:
+    """The size key to blame: the one whose default value would save the most memory."""
+    from omegaconf import OmegaConf
+
+    saved = {}
+    for key, default in _SIZE_KEYS.items():
+        section, name = key.rsplit(".", 1)
+        if name not in _select(cfg, section):
+            continue
+        smaller = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+        OmegaConf.update(smaller, key, min(default, _select(cfg, key)), merge=False)
+        saved[key] = sum(estimate_bytes(cfg).values()) - sum(estimate_bytes(smaller).values())
+    return max(saved, key=saved.__getitem__)
 
 
 def _gb(n: float) -> str:

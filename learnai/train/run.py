@@ -127,8 +127,7 @@ def _end_failed(recorder: RunRecorder, exc: BaseException, uri: str, trial: Any)
     from learnai.tracking.failures import explain_failure
 
     status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
-    recorder.end_despite(status)
-    if status == "KILLED":
+    if recorder.end_despite(status) and status == "KILLED":
         log.warning(
             "run %s stopped: ended KILLED, with its params and the metrics logged so far",
             recorder.run_name or recorder.run_id,
