@@ -20,7 +20,7 @@ from hydra.utils import get_method
 from omegaconf import OmegaConf
 
 from . import _results as results
-from . import factory, search_space
+from . import factory, search_space, settings
 from ._heartbeat import Heartbeat
 from ._outcome import tell
 from .storage import STUDY_ENV, TRIAL_ENV, mask, open_storage, register_in_memory, storage_url
@@ -40,19 +40,6 @@ def refuse(message: str) -> NoReturn:
     """A sweep that cannot start: one line on stderr, exit 2, before any study exists."""
     print(f"optuna sweeper: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-def directions_of(direction: Any) -> list[str]:
-    """``minimize``, ``Direction.maximize`` or a list of them -> Optuna's direction names."""
-    single = isinstance(direction, str) or hasattr(direction, "name")
-    values = [direction] if single else list(direction)
-    names = [v.name if hasattr(v, "name") else str(v) for v in values]
-    if not names:
-        refuse("hydra.sweeper.direction is empty")
-    for name in names:
-        if name not in ("minimize", "maximize"):
-            refuse(f"invalid value for hydra.sweeper.direction: {name!r} (minimize or maximize)")
-    return names
 
 
 def _quote(value: str) -> str:
@@ -123,22 +110,12 @@ class OptunaSweeperImpl:
     # -- checks: all before any study exists ------------------------------------------
 
     def _check_settings(self) -> list[str]:
-        def bad(key: str, rule: str) -> None:
-            refuse(f"invalid value for hydra.sweeper.{key}: {getattr(self, key)!r} ({rule})")
-
-        if self.n_trials < 1:
-            bad("n_trials", "must be >= 1")
-        if self.n_jobs < 1:
-            bad("n_jobs", "must be >= 1")
-        if not 0.0 <= self.max_failure_rate <= 1.0:
-            bad("max_failure_rate", "must be in [0, 1]")
-        if self.non_finite not in ("optuna", "prune"):
-            bad("non_finite", "optuna or prune")
-        if self.heartbeat_interval is not None and self.heartbeat_interval < 1:
-            bad("heartbeat_interval", "must be >= 1 second, or null")
-        if self.heartbeat_interval is not None and storage_url(self.storage, Path()) is None:
-            bad("heartbeat_interval", "heartbeats need an RDB storage (hydra.sweeper.storage)")
-        return directions_of(self.direction)
+        keys = ("n_trials", "n_jobs", "max_failure_rate", "non_finite", "heartbeat_interval")
+        sweeper = {key: getattr(self, key) for key in keys}
+        try:
+            return settings.check({**sweeper, "storage": self.storage, "direction": self.direction})
+        except settings.SettingsError as err:
+            refuse(str(err))
 
     def _overrides(self, arguments: list[str]) -> list[str]:
         """``hydra.sweeper.params`` then the command line's sweep arguments (1.3's order)."""

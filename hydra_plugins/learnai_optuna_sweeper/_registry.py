@@ -39,3 +39,7 @@ class SearchSpaceError(ValueError):
 class StorageError(ValueError):
     """A storage that cannot be opened; the message is one line naming its URL (password
     masked)."""
+
+
+class SettingsError(ValueError):
+    """A sweeper setting no sweep can start with; the message names the key and value."""

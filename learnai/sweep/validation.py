@@ -65,8 +65,14 @@ def _grid_jobs(cfg: DictConfig, overrides: list[str]) -> list[list[str]]:
 
 
 def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None:
-    """Every bound and choice of the search space gives a valid learnai config."""
-    from hydra_plugins.learnai_optuna_sweeper import search_space
+    """The sweeper's settings, and every bound and choice of the search space gives a
+    valid learnai config."""
+    from hydra_plugins.learnai_optuna_sweeper import search_space, settings
+
+    try:
+        settings.check(cfg.hydra.sweeper)
+    except settings.SettingsError as err:
+        raise ConfigError(str(err)) from err
 
     params = sweep_params(cfg)
     try:
