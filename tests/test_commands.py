@@ -1,72 +1,87 @@
 """What users type besides a run: ``--help``, bad group options, ``learnai runs``,
 ``learnai rerun`` and ``learnai.runs_frame``.
 
-Fast tests run the CLI on argument errors (answered before anything heavy is imported);
-slow tests record a tiny sweep and an Optuna study once per module and read them back.
+In-process: the command-line checks, the experiment tag, the UI links, and a rerun of a
+run recorded in this process. End to end (``e2e``): the ``learnai`` command's help, its
+one-line refusals, and ``learnai runs`` on a tiny sweep and an Optuna study recorded once
+per module.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, run_learnai, run_python, tracking_uri
+from helpers import inproc
+from helpers.cli import TINY_NO_ANIMATION, run_learnai
+from helpers.processes import REPO
+from helpers.stores import child_runs, mlflow_client, parent_runs, tracking_uri
 
-from learnai.commands.choices import check_command_line
 from learnai.config import ConfigError
+from learnai.config.command_line import check_command_line
 
-CONF = str(Path(__file__).resolve().parent.parent / "conf")
-
-
-def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_python(cwd, "-m", "learnai", *args)
+CONF = str(REPO / "conf")
 
 
-# --- --help and config group choices (fast) ---------------------------------------------
+# --- --help: Hydra's own help, with learnai's template (e2e) ------------------------------
 
-
-def test_help_shows_learnai_options_only(tmp_path: Path) -> None:
-    proc = run_cli(tmp_path, "--help")
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert "powered by hydra" not in out.lower()
-    assert "_schema" not in out
-    assert "learnai runs" in out and "learnai rerun" in out
-    assert "optimizer: adam, sgd" in out
-    assert "data: linear, nonlinear, polynomial" in out
-    assert "model: linear, mlp" in out
-
-
-HYDRAS_OWN_HELP = (
-    "import sys; sys.argv = ['learnai', *sys.argv[1:]]; from learnai.cli import _entry; _entry()"
+GROUPS = (
+    "data: linear, nonlinear, polynomial",
+    "model: linear, mlp",
+    "optimizer: adam, sgd",
 )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "shown", "hidden"),
     [
-        ["--help"],
-        ["--help", "model=linear", "optimizer.lr=0.5"],
-        ["-h", "--resolve", "experiment=linear_regression"],
-        ["--help", "hydra/help=default"],
+        (
+            ["--help"],
+            (
+                "learnai: the PyTorch tutorial's models as tracked, sweepable experiments.",
+                "== Commands ==",
+                "learnai runs [EXPERIMENT]",
+                "learnai rerun RUN_ID",
+                *GROUPS,
+                "_target_: learnai.train.models.GeneralFit",  # the default run's config
+                "Use --hydra-help for Hydra's own options",
+            ),
+            # no generic Hydra page, no schemas or learnai plumbing among the groups
+            ("powered by Hydra", "_schema", "sweep_link", "== Flags =="),
+        ),
+        (
+            ["--help", "model=linear", "optimizer.lr=0.5"],
+            ("_target_: learnai.train.models.LinearRegression", "lr: 0.5", *GROUPS),
+            ("GeneralFit",),
+        ),
+        (
+            ["-h", "--resolve", "experiment=linear_regression"],
+            ("_target_: learnai.train.data.linear", "== Config groups =="),
+            ("learnai.train.data.nonlinear",),
+        ),
+        (["--help", "hydra/help=default"], ("powered by Hydra",), ("== Commands ==",)),
+        (
+            ["--help", "hydra.help.template='flags: $FLAGS_HELP'"],
+            ("--multirun,-m : Run multiple jobs",),
+            ("== Commands ==",),
+        ),
+        (["--hydra-help"], ("--multirun,-m : Run multiple jobs", "== Flags =="), ()),
     ],
+    ids=["help", "help-overrides", "h-resolve", "hydra-default", "flags-template", "hydra-help"],
 )
-def test_help_prints_exactly_what_hydras_help_prints(tmp_path: Path, argv: list[str]) -> None:
-    """learnai renders its help template itself (Hydra's --help copies its config
-    repository once per config group); the text must stay Hydra's, byte for byte."""
-    ours = run_cli(tmp_path, *argv)
-    hydras = run_python(tmp_path, "-c", HYDRAS_OWN_HELP, *argv)
-    assert ours.returncode == hydras.returncode == 0, ours.stderr + hydras.stderr
-    assert ours.stdout == hydras.stdout
+def test_help(tmp_path: Path, argv: list[str], shown: tuple[str, ...], hidden: tuple[str, ...]):
+    proc = run_learnai(tmp_path, *argv)
+    for text in shown:
+        assert text in proc.stdout, f"{text!r} missing from:\n{proc.stdout}"
+    for text in hidden:
+        assert text not in proc.stdout, f"{text!r} shown:\n{proc.stdout}"
+    assert list(tmp_path.iterdir()) == [], "help creates no store and no outputs/"
 
 
-def test_a_help_template_that_needs_hydras_flags_is_hydras_to_render(tmp_path: Path) -> None:
-    proc = run_cli(tmp_path, "--help", "hydra.help.template='flags: $FLAGS_HELP'")
-    assert proc.returncode == 0, proc.stderr
-    assert "--multirun,-m : Run multiple jobs" in proc.stdout  # only Hydra knows its flags
+# --- config group choices and typed values (in-process) -----------------------------------
 
 
 @pytest.mark.parametrize(
@@ -80,7 +95,7 @@ def test_a_help_template_that_needs_hydras_flags_is_hydras_to_render(tmp_path: P
     ],
 )
 def test_a_group_option_that_does_not_exist_is_one_error(argv, message) -> None:
-    with pytest.raises(ConfigError, match=r"^" + message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ConfigError, match=r"^" + re.escape(message)):
         check_command_line(argv, CONF)
 
 
@@ -127,15 +142,6 @@ def test_values_only_composition_can_judge_are_left_to_it(argv) -> None:
     check_command_line(argv, CONF)
 
 
-def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
-    proc = run_cli(tmp_path, "data=data_schema", "trainer.epochs=1")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "learnai: invalid value for data: 'data_schema' (options: linear, nonlinear, polynomial)"
-    ]
-    assert not (tmp_path / "mlruns").exists()
-
-
 def test_a_logged_config_in_config_dir_is_not_silently_ignored(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("optimizer:\n  lr: 5\n")
     with pytest.raises(ConfigError, match="learnai rerun RUN_ID"):
@@ -143,29 +149,38 @@ def test_a_logged_config_in_config_dir_is_not_silently_ignored(tmp_path: Path) -
     check_command_line(["--config-dir", str(tmp_path), "--config-name", "other"], CONF)
 
 
-# --- the experiment kind (fast) ---------------------------------------------------------
+@pytest.mark.e2e
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+    proc = run_learnai(tmp_path, "data=data_schema", "trainer.epochs=1", expect=2)
+    assert proc.stderr.strip().splitlines() == [
+        "learnai: invalid value for data: 'data_schema' (options: linear, nonlinear, polynomial)"
+    ]
+    assert list(tmp_path.iterdir()) == [], "a refused command creates nothing"
+
+
+# --- the experiment kind and the UI links (in-process) -------------------------------------
 
 
 def test_experiments_are_tagged_as_model_training(tmp_path: Path) -> None:
     """New experiments get the kind tag; ones made before learnai set it get it on use."""
     from mlflow import MlflowClient
 
-    from learnai import tracking
+    from learnai.tracking.recorder import EXPERIMENT_KIND_TAG, ensure_experiment
+    from learnai.tracking.stores import open_store
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = tracking.open_store(uri)
+    client = open_store(uri)
     old = MlflowClient(uri).create_experiment("made_elsewhere")
-    assert tracking.EXPERIMENT_KIND_TAG not in client.get_experiment(old).tags
-    assert tracking.ensure_experiment(client, "made_elsewhere") == old
-    new = tracking.ensure_experiment(client, "fresh")
+    assert EXPERIMENT_KIND_TAG not in client.get_experiment(old).tags
+    assert ensure_experiment(client, "made_elsewhere") == old
+    new = ensure_experiment(client, "fresh")
     for experiment_id in (old, new):
         tags = client.get_experiment(experiment_id).tags
-        assert tags[tracking.EXPERIMENT_KIND_TAG] == "custom_model_development"
+        assert tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
 
 
 def test_ui_links_open_the_runs_table() -> None:
-    from learnai import tracking
-    from learnai.ui_links import experiment_url, run_url
+    from learnai.tracking.links import experiment_url, run_url, ui_command
 
     assert experiment_url("http://h:5000/", "3") == (
         "http://h:5000/#/experiments/3/runs?workflowType=machine_learning"
@@ -174,48 +189,89 @@ def test_ui_links_open_the_runs_table() -> None:
         "http://h:5000/#/experiments/3/runs/abc/artifacts/training.gif"
         "?workflowType=machine_learning"
     )
-    command = tracking.ui_command("sqlite:////tmp/x/mlflow.db", "3")
+    command = ui_command("sqlite:////tmp/x/mlflow.db", "3")
     assert command.endswith(
         " ui --backend-store-uri sqlite:////tmp/x/mlflow.db then open "
         "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
     )
-    assert tracking.ui_command("http://u:secret@h:5000", "3") == (
+    assert ui_command("http://u:secret@h:5000", "3") == (
         "open http://u:***@h:5000/#/experiments/3/runs?workflowType=machine_learning in a browser"
     )
 
 
-# --- runs / rerun on stores that are not there (fast) ------------------------------------
+# --- learnai rerun (in-process) -------------------------------------------------------------
 
 
+def test_rerun_reproduces_the_logged_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From another directory, by URI: same seed, same config -> same losses."""
+    from learnai.commands import rerun
+
+    recorded = tmp_path / "recorded"
+    original = inproc.run(recorded, "optimizer.lr=0.01", "trainer.animation.enabled=false")
+    assert original.outcome == "converged"
+    uri = tracking_uri(recorded)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    assert rerun.main([original.run_id, "--tracking-uri", uri]) == 0
+    assert list(elsewhere.iterdir()) == [], "recorded in the given store only"
+    assert f"learnai: re-running {original.run_id} in " in capsys.readouterr().err
+
+    client = mlflow_client(recorded)
+    old = client.get_run(original.run_id)
+    reruns = client.search_runs(
+        [old.info.experiment_id], f"tags.`learnai.rerun_of` = '{original.run_id}'"
+    )
+    assert len(reruns) == 1
+    new = reruns[0]
+    assert new.info.run_name == f"rerun of {old.info.run_name}"
+    assert new.info.status == "FINISHED"
+    assert new.data.tags["outcome"] == "converged"
+    for key in ("final_train_loss", "final_val_loss", "val_r2"):
+        assert math.isclose(new.data.metrics[key], old.data.metrics[key], rel_tol=1e-9), key
+
+    # The same config; only where it is recorded (and the run's name) differ.
+    def same(params: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in params.items() if not k.startswith("tracking.")}
+
+    assert same(new.data.params) == same(old.data.params)
+
+
+# --- runs / rerun on stores that are not there (e2e) ----------------------------------------
+
+
+@pytest.mark.e2e
 def test_runs_does_not_create_a_store(tmp_path: Path) -> None:
-    proc = run_cli(tmp_path, "runs")
-    assert proc.returncode == 2
+    proc = run_learnai(tmp_path, "runs", expect=2)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("learnai runs: no MLflow store at ")
     assert str(tmp_path / "mlruns" / "mlflow.db") in lines[0]
     other = tmp_path / "elsewhere" / "x.db"
-    proc = run_cli(tmp_path, "runs", "--tracking-uri", f"sqlite:///{other}")
-    assert proc.returncode == 2 and str(other) in proc.stderr
+    proc = run_learnai(tmp_path, "runs", "--tracking-uri", f"sqlite:///{other}", expect=2)
+    assert str(other) in proc.stderr
     assert list(tmp_path.iterdir()) == []  # no mlruns/, no elsewhere/, no outputs/
 
 
+@pytest.mark.e2e
 def test_rerun_of_a_missing_store_or_file_is_one_line(tmp_path: Path) -> None:
-    proc = run_cli(tmp_path, "rerun", "0123456789abcdef")
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    proc = run_cli(tmp_path, "rerun", "missing/config.yaml")
-    assert proc.returncode == 2
+    proc = run_learnai(tmp_path, "rerun", "0123456789abcdef", expect=2)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    proc = run_learnai(tmp_path, "rerun", "missing/config.yaml", expect=2)
     assert proc.stderr.strip() == "learnai rerun: no config file missing/config.yaml"
     assert list(tmp_path.iterdir()) == []
 
 
-# --- a recorded sweep and study, read back (slow) ---------------------------------------
+# --- a recorded sweep and study, read back (e2e) --------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-run grid sweep: lr 0.01 converges, lr 1 diverges."""
     cwd = tmp_path_factory.mktemp("grid")
-    run_learnai(cwd, "-m", "optimizer.lr=0.01,1", *TINY)
+    run_learnai(cwd, "-m", "optimizer.lr=0.01,1", *TINY_NO_ANIMATION)
     return cwd
 
 
@@ -232,16 +288,14 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "hydra.sweeper.storage=sqlite:///mlruns/optuna.db",  # in memory, it ends with the command
         "tracking.experiment=cmd_study",
         "optimizer.lr=tag(log, interval(1e-3, 1e-1))",
-        *TINY,
-        "trainer.animation.enabled=false",
+        *TINY_NO_ANIMATION,
     )
     return cwd
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_runs_table_names_children_by_what_varies(grid: Path) -> None:
-    proc = run_cli(grid, "runs")
-    assert proc.returncode == 0, proc.stderr
+    proc = run_learnai(grid, "runs")
     lines = proc.stdout.splitlines()
     assert lines[0].split() == [
         "run",
@@ -259,58 +313,34 @@ def test_runs_table_names_children_by_what_varies(grid: Path) -> None:
     assert children[1].split()[:2] == ["lr=1", "diverged"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_runs_frame_from_python(grid: Path) -> None:
     import learnai
 
     frame = learnai.runs_frame("learnai", tracking_uri(grid))
+    (parent_run,) = parent_runs(mlflow_client(grid), "learnai")
     children = frame[frame["parent_run_id"].notna()]
+    assert set(children["parent_run_id"]) == {parent_run.info.run_id}
     assert sorted(children["name"]) == ["lr=0.01", "lr=1"]
     assert set(children["outcome"]) == {"converged", "diverged"}
     assert set(children["optimizer.lr"]) == {"0.01", "1.0"}
     converged = children[children["outcome"] == "converged"].iloc[0]
     assert 0 < converged["final_val_loss"] < 1
     parent = frame[frame["parent_run_id"].isna()].iloc[0]
+    assert parent["run_id"] == parent_run.info.run_id
     assert parent["outcome"] == "sweep"
     assert list(frame["run_id"]).index(parent["run_id"]) == 0  # parent before its children
 
 
-@pytest.mark.slow
-def test_rerun_reproduces_the_logged_run(grid: Path, tmp_path: Path) -> None:
-    """From another directory, by URI: same seed, same config -> same losses."""
-    from mlflow import MlflowClient
-
-    uri = tracking_uri(grid)
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name("learnai")
-    original = client.search_runs([exp.experiment_id], "tags.outcome = 'converged'")[0]
-    proc = run_cli(tmp_path, "rerun", original.info.run_id, "--tracking-uri", uri)
-    assert proc.returncode == 0, proc.stderr
-    assert not (tmp_path / "mlruns").exists()  # recorded in the given store only
-    rerun = client.search_runs(
-        [exp.experiment_id], f"tags.`learnai.rerun_of` = '{original.info.run_id}'"
-    )
-    assert len(rerun) == 1
-    new, old = rerun[0].data, original.data
-    assert rerun[0].info.run_name == f"rerun of {original.info.run_name}"
-    assert rerun[0].info.status == "FINISHED"
-    for key in ("final_train_loss", "final_val_loss", "val_r2"):
-        assert math.isclose(new.metrics[key], old.metrics[key], rel_tol=1e-9), key
-
-    # The same config; only where it is recorded (and the run's name) differ.
-    def same(params: dict[str, str]) -> dict[str, str]:
-        return {k: v for k, v in params.items() if not k.startswith("tracking.")}
-
-    assert same(new.params) == same(old.params)
-    assert new.tags["outcome"] == "converged"
-
-
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_runs_show_optuna_trial_states(study: Path) -> None:
     import learnai
 
     frame = learnai.runs_frame("cmd_study", tracking_uri(study))
     trials = frame[frame["parent_run_id"].notna()]
+    client = mlflow_client(study)
+    (parent,) = parent_runs(client, "cmd_study")
+    assert len(child_runs(client, "cmd_study", parent.info.run_id)) == 3
     assert set(trials["optuna_study"]) == {"cmd_study"}
     assert sorted(trials["trial"]) == [0, 1, 2]
     assert set(trials["trial_state"]) <= {"COMPLETE", "PRUNED"}
@@ -319,6 +349,5 @@ def test_runs_show_optuna_trial_states(study: Path) -> None:
         name.startswith(f"#{n} lr=")
         for name, n in zip(trials["name"], trials["trial"], strict=True)
     )
-    proc = run_cli(study, "runs", "cmd_study")
-    assert proc.returncode == 0, proc.stderr
+    proc = run_learnai(study, "runs", "cmd_study")
     assert "0 COMPLETE" in proc.stdout or "0 PRUNED" in proc.stdout

@@ -1,50 +1,55 @@
-"""Grid multiruns and their MLflow record: one parent run per sweep, a child per job.
+"""Grid multiruns and their MLflow record: one parent run per sweep, a child per job,
+each child FINISHED before the next job starts, and what a sweep prints.
 
 Each sweep runs ``python -m learnai -m ...`` in a subprocess launched from a temporary
-directory, and the tests read back that directory's ``mlruns/mlflow.db``.
+directory, and the tests read back that directory's ``mlruns/mlflow.db``. The grid and
+the joblib sweep are recorded once per module and shared by the tests that read them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 from pathlib import Path
 
 import pytest
-from PIL import Image
-from sweep_helpers import (
+from helpers.cli import TINY, TINY_NO_ANIMATION, error_line, finish, run_learnai, start_learnai
+from helpers.polling import wait_for_runs
+from helpers.stores import (
     PARENT_TAG,
-    TINY,
-    Scenarios,
     all_runs,
     artifact_names,
     child_runs,
     download,
-    error_line,
-    has_joblib_launcher,
     mlflow_client,
-    needs_joblib,
     parent_runs,
     read_csv,
-    run_learnai,
     tracking_uri,
 )
+from PIL import Image
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 SWEEP_ARTIFACTS = {"children.csv", "children.json", "comparison.png", "side_by_side.gif"}
 
 
 class Sweep:
-    def __init__(self, cwd: Path, experiment: str, stdout: str) -> None:
+    """What one sweep launched from ``cwd`` recorded in ``experiment``."""
+
+    def __init__(self, cwd: Path, experiment: str, output: str) -> None:
         self.cwd = cwd
         self.experiment = experiment
-        self.stdout = stdout
+        self.output = output
         self.client = mlflow_client(cwd)
         parents = parent_runs(self.client, experiment)
         assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
         self.parent = parents[0]
-        self.children = child_runs(self.client, experiment, self.parent.info.run_id)
+        self.children = sorted(
+            child_runs(self.client, experiment, self.parent.info.run_id),
+            key=lambda r: r.info.start_time,
+        )
 
     def child_by_lr(self, lr: float):
         (run,) = [c for c in self.children if float(c.data.params["optimizer.lr"]) == lr]
@@ -56,45 +61,27 @@ def launch(cwd: Path, experiment: str, *overrides: str) -> Sweep:
     return Sweep(cwd, experiment, proc.stdout + proc.stderr)
 
 
-def run_grid(cwd: Path) -> Sweep:
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     """The tutorial's lesson as a sweep: lr 0.01 converges, lr 1 diverges. The `+hydra.`
     override is one learnai's checks once applied twice ("An item is already at ...")."""
-    return launch(cwd, "grid", "optimizer.lr=0.01,1", "+hydra.job.env_set.LEARNAI_TEST=1")
-
-
-def run_parallel(cwd: Path) -> Sweep:
     return launch(
-        cwd,
-        "parallel",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "optimizer.lr=0.01,0.03",
+        tmp_path_factory.mktemp("grid"),
+        "grid",
+        "optimizer.lr=0.01,1",
+        "+hydra.job.env_set.LEARNAI_TEST=1",
     )
 
 
-SCENARIOS = {
-    "grid": run_grid,
-    **({"parallel": run_parallel} if has_joblib_launcher() else {}),
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def scenarios(request, tmp_path_factory):
-    """Both sweeps start at once (see sweep_helpers.Scenarios)."""
-    runner = Scenarios(SCENARIOS, tmp_path_factory)
-    runner.start(request)
-    yield runner
-    runner.close()
-
-
 @pytest.fixture(scope="module")
-def grid(scenarios) -> Sweep:
-    return scenarios.result("grid")
-
-
-@pytest.fixture(scope="module")
-def parallel(scenarios) -> Sweep:
-    return scenarios.result("parallel")
+def parallel(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
+    return launch(
+        tmp_path_factory.mktemp("parallel"),
+        "parallel",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optimizer.lr=0.01,1",
+    )
 
 
 def test_grid_has_one_parent_and_a_child_per_job(grid: Sweep) -> None:
@@ -106,10 +93,16 @@ def test_grid_has_one_parent_and_a_child_per_job(grid: Sweep) -> None:
         assert child.data.tags[PARENT_TAG] == parent_id
         assert child.info.status == "FINISHED"
         assert "learnai.sweep" not in child.data.tags
-    lrs = sorted(float(c.data.params["optimizer.lr"]) for c in grid.children)
-    assert lrs == [0.01, 1.0]
+    assert [c.info.run_name for c in grid.children] == ["lr=0.01", "lr=1"]
     # Nothing else in the experiment: exactly the parent and its children.
     assert len(all_runs(grid.client, "grid")) == 3
+
+
+def test_grid_runs_end_before_the_next_job_starts(grid: Sweep) -> None:
+    first, second = grid.children
+    assert first.info.end_time <= second.info.start_time
+    assert second.info.end_time <= grid.parent.info.end_time
+    assert grid.parent.info.start_time <= first.info.start_time
 
 
 def test_grid_parent_is_finished_with_a_summary(grid: Sweep) -> None:
@@ -122,6 +115,7 @@ def test_grid_parent_is_finished_with_a_summary(grid: Sweep) -> None:
     assert grid.child_by_lr(1.0).data.tags["outcome"] == "diverged"
     assert tags["sweep.best_run_id"] == grid.child_by_lr(0.01).info.run_id
     assert "optimizer.lr=0.01,1" in tags["sweep.overrides"]
+    assert len(re.findall(r"sweep: 2 runs: 1 converged, 1 diverged", grid.output)) == 1
 
 
 def test_grid_parent_has_the_report_artifacts(grid: Sweep, tmp_path: Path) -> None:
@@ -140,42 +134,31 @@ def test_grid_parent_has_the_report_artifacts(grid: Sweep, tmp_path: Path) -> No
     table = json.loads(download(grid.client, parent_id, "children.json", tmp_path).read_text())
     assert {r["run_id"] for r in table} == set(by_id)
 
+    # Both runs' animations side by side: two panels of 360 x 270.
     with Image.open(download(grid.client, parent_id, "side_by_side.gif", tmp_path)) as gif:
         assert gif.n_frames > 1
+        assert gif.size == (720, 270)
     with Image.open(download(grid.client, parent_id, "comparison.png", tmp_path)) as png:
         assert png.format == "PNG"
 
 
-def test_grid_side_by_side_is_the_one_the_stored_runs_give(grid: Sweep, tmp_path: Path) -> None:
-    """The picture worker draws the side-by-side from the panels it kept while drawing
-    each run: the GIF equals the one drawn from the runs' predictions.npz in the store."""
-    from learnai import sweep_report
-
-    uri = tracking_uri(grid.cwd)
-    parent_id = grid.parent.info.run_id
-    logged = download(grid.client, parent_id, "side_by_side.gif", tmp_path).read_bytes()
-
-    children = sweep_report.collect(uri, parent_id)
-    labels = sweep_report._labels(children)
-    chosen = sweep_report._panel_children(children)
-    runs = [(c.run_id, f"{labels[c.run_id]} [{c.outcome}]") for c in chosen]
-    (tmp_path / "again").mkdir()
-    stored = sweep_report.gather_panels(uri, chosen)
-    assert len(stored) == 2
-    sweep_report.draw_side_by_side(runs, stored, tmp_path / "again")
-    assert (tmp_path / "again" / "side_by_side.gif").read_bytes() == logged
-
-
-def test_grid_jobs_get_the_parent_created_while_hydra_composed(grid: Sweep) -> None:
-    """In-process jobs: the parent is made while Hydra composes, and each job's config
-    names it through learnai's resolver, which gave each job the parent's id."""
+def test_grid_jobs_learn_the_parent_from_their_own_config(grid: Sweep) -> None:
+    """Each job's config names its parent in ``hydra.job.env_set`` (beside the user's
+    own entries); the command line the jobs record is the user's, untouched."""
     from omegaconf import OmegaConf
 
-    (hydra_yaml,) = [p for p in grid.cwd.glob("multirun/*/*/0/.hydra/hydra.yaml")]
-    env_set = OmegaConf.load(hydra_yaml).hydra.job.env_set
-    assert OmegaConf.to_container(env_set)["LEARNAI_PARENT_RUN_ID"] == "${learnai.parent_run_id:}"
-    assert len(grid.children) == 2
-    assert {c.data.tags[PARENT_TAG] for c in grid.children} == {grid.parent.info.run_id}
+    jobs = sorted(grid.cwd.glob("multirun/*/*/[0-9]/.hydra"))
+    assert len(jobs) == 2, jobs
+    for job in jobs:
+        hydra = OmegaConf.load(job / "hydra.yaml").hydra
+        env_set = OmegaConf.to_container(hydra.job.env_set)
+        assert env_set["LEARNAI_PARENT_RUN_ID"] == grid.parent.info.run_id
+        assert str(env_set["LEARNAI_TEST"]) == "1"  # the user's own entry kept
+        recorded = [*hydra.overrides.hydra, *hydra.overrides.task]
+        assert not [o for o in recorded if "PARENT" in o or "parent" in o], recorded
+        task = list(OmegaConf.load(job / "overrides.yaml"))
+        assert task == list(hydra.overrides.task)
+        assert task[0] in ("optimizer.lr=0.01", "optimizer.lr=1")
 
 
 def test_invalid_grid_value_stops_before_any_run(tmp_path: Path) -> None:
@@ -191,9 +174,9 @@ def test_invalid_grid_value_stops_before_any_run(tmp_path: Path) -> None:
         client = mlflow_client(tmp_path)
         runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
         assert runs == []
+    assert not (tmp_path / "multirun").exists(), "no job was launched"
 
 
-@needs_joblib
 def test_joblib_jobs_in_other_processes_link_to_the_parent(parallel: Sweep) -> None:
     sweep = parallel
     pids = {c.data.tags["learnai.pid"] for c in sweep.children}
@@ -205,3 +188,55 @@ def test_joblib_jobs_in_other_processes_link_to_the_parent(parallel: Sweep) -> N
     for child in sweep.children:
         assert child.data.tags[PARENT_TAG] == sweep.parent.info.run_id
         assert child.info.status == "FINISHED"
+
+
+def test_a_joblib_sweep_prints_one_line_per_job_and_one_summary(parallel: Sweep) -> None:
+    """What the console shows: no plumbing, no leaked-resource warnings from joblib (the
+    interpreter exits normally, so joblib cleans up)."""
+    printed = parallel.output
+    job_lines = [line for line in printed.splitlines() if re.search(r" - lr=(0\.01|1): ", line)]
+    assert len(job_lines) == 2, printed[-3000:]
+    assert any("lr=0.01: converged" in line for line in job_lines)
+    assert any("lr=1: diverged" in line for line in job_lines)
+    assert len(re.findall(r"sweep: 2 runs: 1 converged, 1 diverged", printed)) == 1, printed
+    assert len(re.findall(r"best: lr=0\.01 \| val_loss ", printed)) == 1, printed
+    for plumbing in ("LEARNAI_", "env_set", "parent_run_id", "Launching"):
+        assert plumbing not in printed, plumbing
+    assert "leaked" not in printed and "resource_tracker" not in printed
+    assert "Traceback" not in printed and "Warning" not in printed, printed
+    assert not re.search(r"\d\.\d{9,}", printed), "no floats printed with 17 digits"
+
+
+def test_a_job_is_finished_while_the_next_one_trains(tmp_path: Path) -> None:
+    """Watched live: once the second job's run exists, the first is FINISHED and the
+    parent still RUNNING. A SIGTERM then ends the second KILLED, the parent KILLED, and
+    starts no third job; the first stays FINISHED."""
+    short = tuple(o for o in TINY_NO_ANIMATION if not o.startswith("trainer.epochs="))
+    proc = start_learnai(
+        tmp_path,
+        "-m",
+        "trainer.epochs=20,1000000,20",  # the second job trains until signalled
+        "tracking.experiment=live",
+        *short,
+    )
+    try:
+        uri = tracking_uri(tmp_path)
+        children = wait_for_runs(uri, "live", 2, job=proc)
+        first, second = sorted(children, key=lambda r: r.info.start_time)
+        assert (first.info.run_name, first.info.status) == ("epochs=20", "FINISHED")
+        assert second.info.status == "RUNNING"
+        (parent,) = parent_runs(mlflow_client(tmp_path), "live")
+        assert parent.info.status == "RUNNING"
+        os.killpg(proc.pid, signal.SIGTERM)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    output = finish(proc, timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+
+    sweep = Sweep(tmp_path, "live", output)
+    assert [(c.info.run_id, c.info.status) for c in sweep.children] == [
+        (first.info.run_id, "FINISHED"),
+        (second.info.run_id, "KILLED"),
+    ]
+    assert sweep.parent.info.status == "KILLED"

@@ -72,11 +72,18 @@ def run_learnai(
     return check_exit(proc, expect, f"learnai {' '.join(args)}")
 
 
+def _as_in_a_terminal() -> None:
+    # A shell's background job, and so a test runner started as one, ignores SIGINT, and
+    # its children inherit that; a command typed in a terminal takes Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_learnai(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
     """``python -m learnai <args>`` in the background, in its own process group as a
-    scheduler's job is (signal it with ``os.killpg(proc.pid, ...)``)."""
+    scheduler's job is (signal it with ``os.killpg(proc.pid, ...)``), taking SIGINT as a
+    command typed in a terminal does."""
     return subprocess.Popen(
         [sys.executable, "-m", "learnai", *args],
         cwd=cwd,
@@ -85,6 +92,7 @@ def start_learnai(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_in_a_terminal,
     )
 
 
