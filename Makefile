@@ -37,10 +37,11 @@ ray-venv: $(RAY_STAMP)
 run: $(STAMP)
 	$(PY) -m learnai -m optimizer.lr=0.01,1
 
-# Every tier (in-process, e2e, postgres, browser, ray, root, packaging), two at a time;
+# Every tier (in-process, e2e, postgres, browser, ray, root, packaging), two at a time
+# (a module's tests on one worker: they share its fixtures);
 # the slowest 15 tests are listed at the end. `make test-fast` (= `pytest`): in-process only.
 test: $(STAMP) $(RAY_STAMP)
-	$(PY) -m pytest -m "" -n 2 --durations=15
+	$(PY) -m pytest -m "" -n 2 --dist loadscope --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest --durations=15
