@@ -101,12 +101,12 @@ def _get(mapping: Any, key: str) -> Any:
 def mask(url: str | None) -> str:
     """``url`` without its password, for logs and messages.
 
-    The password runs to the last ``@`` before the host, so one containing ``@`` is
-    masked whole; a libpq ``password=`` query parameter is masked too.
+    The password runs to the last ``@`` before the host, so one containing ``@``, ``/``
+    or ``:`` is masked whole; a libpq ``password=`` query parameter is masked too.
     """
     if url is None:
         return "in memory"
-    url = re.sub(r"(://[^/:@?#]*:)[^/?#]*@", r"\1***@", url)
+    url = re.sub(r"(://[^:/@\s]*:)[^\s?#]+@", r"\1***@", url)
     return re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
 
 

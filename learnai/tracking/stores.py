@@ -249,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"learnai: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # the schema could not be made: say why, in one line
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = mask_secrets(lines[0] if lines else type(err).__name__)
+        print(f"learnai: cannot prepare {mask_secrets(args.uri)}: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 
