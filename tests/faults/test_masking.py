@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, run_learnai
+from helpers.cli import TINY, run_learnai
 
 from learnai.secrets import mask_mapping, mask_override, mask_secrets
 
@@ -81,28 +81,46 @@ def test_mask_mapping_masks_nested_values_and_secret_keys() -> None:
     assert tree["db"]["password"] == "hunter2"  # a copy, the input is untouched
 
 
-@pytest.mark.slow
-def test_a_run_on_postgres_records_no_password(tmp_path: Path, pg_database: str) -> None:
-    """Trust auth accepts any password, so a real run carries one end to end."""
+def test_learnais_own_log_records_are_masked(caplog: pytest.LogCaptureFixture) -> None:
+    """learnai's log records are masked where they are made (a filter on the
+    ``learnai`` logger), whatever handler prints them; other loggers are left alone."""
+    import logging
+
+    import learnai  # noqa: F401  (installs the filter)
+
+    caplog.set_level(logging.INFO)
+    uri = "postgresql://alice:p/w@db/runs"
+    logging.getLogger("learnai").info("store %s", uri)
+    logging.getLogger("someone.else").info("store %s", uri)
+    assert caplog.messages == ["store postgresql://alice:***@db/runs", f"store {uri}"]
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+def test_a_run_on_postgres_records_no_password(tmp_path: Path, pg_database) -> None:
+    """Trust auth accepts any password, so a real run carries one end to end: nothing
+    learnai records (params, tags, run name, config.yaml) or prints holds it."""
     from mlflow import MlflowClient
 
     secret = "s3cr/t@x:y"
     encoded = "s3cr%2Ft%40x%3Ay"  # SQLAlchemy URLs percent-encode '/', '@' and ':'
-    uri = pg_database.replace("postgres@", f"postgres:{encoded}@")
+    db = pg_database()
+    uri = db.replace("postgres@", f"postgres:{encoded}@")
     proc = run_learnai(tmp_path, f"tracking.uri={uri}", *TINY)
-    client = MlflowClient(tracking_uri=pg_database)
+    client = MlflowClient(tracking_uri=db)
     (run,) = client.search_runs([client.get_experiment_by_name("learnai").experiment_id])
-    recorded = [*run.data.params.values(), *run.data.tags.values()]
+    recorded = [run.info.run_name, *run.data.params.values(), *run.data.tags.values()]
     config = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path)))
     recorded.append(config.read_text())
-    recorded += [proc.stdout, proc.stderr]
+    recorded += [proc.stdout, proc.stderr]  # a single run: only learnai prints the URI
     for text in recorded:
         assert encoded not in text and secret not in text
     assert "postgres:***@" in run.data.params["tracking.uri"]
+    assert "postgres:***@" in config.read_text()
 
 
+@pytest.mark.e2e
 def test_an_unencoded_password_is_one_line_without_the_password(tmp_path: Path) -> None:
-    pytest.importorskip("psycopg")
     uri = "postgresql://postgres:p@ss:w/rd@127.0.0.1:5432/runs"
     proc = run_learnai(tmp_path, f"tracking.uri='{uri}'", *TINY, expect=2)
     assert "percent-encode" in proc.stderr and "p@ss" not in proc.stderr

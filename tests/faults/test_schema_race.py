@@ -1,63 +1,83 @@
 """Fault 6: first use of a store races with other processes creating its schema.
 
 Several workers (and ``mlflow ui`` / ``optuna-dashboard`` started through
-``python -m learnai.stores prepare``) opening one fresh store must all succeed: schema
-creation happens once, under a lock (a file lock for SQLite, ``pg_advisory_lock`` for
-PostgreSQL). Without the lock, three MLflow or Optuna workers on a fresh PostgreSQL
-database crash with ``UniqueViolation`` in nearly every try.
+``python -m learnai.tracking.stores prepare``) opening one fresh store must all succeed:
+schema creation happens once, under a lock (a file lock for SQLite,
+``pg_advisory_lock`` for PostgreSQL). The races show that all succeed; that the lock is
+what makes them succeed is shown deterministically by ``prepare`` waiting while this
+process holds it. MLflow's own client takes no lock: learnai, finding such a client's
+schema half made, tries again once it is whole (shown with the client frozen mid-way).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import select
+import signal
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.polling import wait_until
+from helpers.processes import asleep, stop_group
+from helpers.servers import free_port
 
+pytestmark = pytest.mark.e2e
+
+# A worker says "ready" once its slow imports are done, then opens the store when its
+# stdin closes: the test closes all of them at once.
 WORKER = """
-import sys, time
-from pathlib import Path
-kind, uri, ready, go = sys.argv[1:5]
-import mlflow, optuna  # the slow imports happen before the start line
-from learnai.stores import open_optuna_storage, open_store
-Path(ready).touch()
-while not Path(go).exists():
-    time.sleep(0.002)
+import sys
+kind, uri = sys.argv[1:3]
+import mlflow, optuna
+from learnai.tracking.stores import open_optuna_storage, open_store
+print("ready", flush=True)
+sys.stdin.read()
 (open_store if kind == "mlflow" else open_optuna_storage)(uri)
 """
 
 
-def _race(tmp_path: Path, kind: str, uri: str, workers: int = 3) -> list[subprocess.Popen[str]]:
+def _race(kind: str, uri: str, workers: int = 3) -> list[subprocess.Popen[str]]:
     """Start ``workers`` processes that open ``uri`` at the same instant; wait for them."""
-    go = tmp_path / "go"
-    procs = []
-    for i in range(workers):
-        ready = tmp_path / f"ready{i}"
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", WORKER, kind, uri, str(ready), str(go)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, kind, uri],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
-    deadline = time.monotonic() + 120
-    while not all((tmp_path / f"ready{i}").exists() for i in range(workers)):
-        assert time.monotonic() < deadline, "workers did not start"
-        assert all(p.poll() is None for p in procs), [p.communicate()[0] for p in procs]
-        time.sleep(0.05)
-    go.touch()
-    for p in procs:
-        p.wait(timeout=180)
+        for _ in range(workers)
+    ]
+    try:
+        for p in procs:
+            wait_until(lambda p=p: select.select([p.stdout], [], [], 0)[0], "a worker", 120)
+            line = p.stdout.readline()  # "ready" once its imports are done
+            assert line == "ready\n", line + p.stdout.read()
+        for p in procs:
+            p.stdin.close()  # go
+        for p in procs:
+            p.wait(timeout=180)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     return procs
 
 
 def _tables(uri: str) -> set[str]:
+    """The tables of the store at ``uri`` (none for a SQLite file not made yet: it is
+    not created by looking)."""
     from sqlalchemy import create_engine, inspect
 
+    from learnai.tracking.uris import sqlite_path
+
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        return set()
     engine = create_engine(uri)
     try:
         return set(inspect(engine).get_table_names())
@@ -65,67 +85,128 @@ def _tables(uri: str) -> set[str]:
         engine.dispose()
 
 
-@pytest.mark.slow
+@pytest.mark.postgres
 @pytest.mark.parametrize(("kind", "table"), [("mlflow", "experiments"), ("optuna", "studies")])
 def test_workers_on_a_fresh_postgres_database_all_succeed(
-    tmp_path: Path, pg_database: str, kind: str, table: str
+    pg_database, kind: str, table: str
 ) -> None:
-    procs = _race(tmp_path, kind, pg_database)
-    outputs = [p.communicate()[0] for p in procs]
+    uri = pg_database()
+    procs = _race(kind, uri)
+    outputs = [p.stdout.read() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n---\n".join(outputs)
-    assert table in _tables(pg_database)
+    assert table in _tables(uri)
 
 
-@pytest.mark.slow
 def test_workers_on_a_fresh_sqlite_file_all_succeed(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    procs = _race(tmp_path, "mlflow", uri)
-    outputs = [p.communicate()[0] for p in procs]
+    procs = _race("mlflow", uri)
+    outputs = [p.stdout.read() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n---\n".join(outputs)
     assert "experiments" in _tables(uri)
 
 
-def _prepare(uri: str, *flags: str) -> subprocess.Popen[str]:
+def _prepare(uri: str, kind: str = "mlflow") -> subprocess.Popen[str]:
+    """``python -m learnai.tracking.stores prepare [--optuna] URI``: what ``make ui`` and
+    ``make dashboard`` run first."""
+    flags = ["--optuna"] if kind == "optuna" else []
     return subprocess.Popen(
-        [sys.executable, "-m", "learnai.stores", "prepare", *flags, uri],
+        [sys.executable, "-m", "learnai.tracking.stores", "prepare", *flags, uri],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _prepare_waits_for(uri: str, table: str, *flags: str) -> None:
-    """While this process holds the schema lock, ``prepare`` waits; then it succeeds."""
-    from learnai.stores import schema_lock
+@contextlib.contextmanager
+def _watching(uri: str) -> Iterator[object]:
+    """An autocommit connection to the PostgreSQL database ``uri`` (each query sees the
+    server's state now)."""
+    import psycopg
 
+    with psycopg.connect(uri, autocommit=True, connect_timeout=5) as conn:
+        yield conn
+
+
+def _waiting_backends(conn: object, on: str) -> int:
+    """Sessions of this database that wait for a lock of kind ``on`` (``advisory``: a
+    ``pg_advisory_lock``; ``transactionid``: rows or tables another transaction is
+    creating)."""
+    return conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event = %s",
+        (on,),
+    ).fetchone()[0]
+
+
+@pytest.mark.parametrize(
+    ("store", "kind"),
+    [
+        ("sqlite", "mlflow"),
+        pytest.param("postgres", "mlflow", marks=pytest.mark.postgres),
+        ("sqlite", "optuna"),  # the sweeper's lock is the same ``<db>.lock`` file
+    ],
+)
+def test_prepare_waits_for_the_schema_lock(
+    tmp_path: Path, request: pytest.FixtureRequest, store: str, kind: str
+) -> None:
+    """While this process holds learnai's schema lock (as a sweep creating the schema
+    does), ``prepare`` waits without creating anything; then it makes one whole schema."""
+    from learnai.tracking.stores import schema_lock
+
+    if store == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'mlruns' / f'{kind}.db'}"
+    else:
+        uri = request.getfixturevalue("pg_database")()
     with schema_lock(uri):
-        proc = _prepare(uri, *flags)
-        time.sleep(8)  # its imports take ~3 s here; then it must block on the lock
-        assert proc.poll() is None, f"prepare did not wait for the lock: {proc.communicate()}"
-        assert table not in _tables(uri)
+        proc = _prepare(uri, kind)
+        try:
+            if store == "postgres":
+                with _watching(uri) as conn:
+                    wait_until(
+                        lambda: _waiting_backends(conn, "advisory"),
+                        "prepare waiting for the advisory lock",
+                        timeout=120,
+                        job=proc,
+                    )
+            else:  # filelock polls: prepare sleeps between tries, doing nothing else
+                wait_until(asleep(proc.pid), "prepare waiting for the lock file", 120, proc)
+            assert proc.poll() is None
+            assert not _tables(uri), "prepare created tables under the lock"
+        except BaseException:
+            proc.kill()
+            raise
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert table in _tables(uri)
+    _assert_one_whole_schema(uri, kind)
 
 
-@pytest.mark.slow
-def test_prepare_waits_for_the_sqlite_schema_lock(tmp_path: Path) -> None:
-    _prepare_waits_for(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", "experiments")
+def _assert_one_whole_schema(uri: str, kind: str = "mlflow") -> None:
+    """The tool's tables at its latest version, once: a plain MlflowClient or Optuna
+    storage (each verifies the schema's version, and would create a missing table)
+    reads it and adds nothing."""
+    import optuna
+    from mlflow import MlflowClient
+    from sqlalchemy import create_engine, text
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("flags", "table"), [((), "experiments"), (("--optuna",), "studies")], ids=["mlflow", "optuna"]
-)
-def test_prepare_waits_for_the_postgres_advisory_lock(
-    pg_database: str, flags: tuple[str, ...], table: str
-) -> None:
-    _prepare_waits_for(pg_database, table, *flags)
+    tables = _tables(uri)
+    if kind == "mlflow":
+        assert {"experiments", "runs", "metrics", "alembic_version"} <= tables, tables
+        experiments = MlflowClient(tracking_uri=uri).search_experiments()
+        assert [e.name for e in experiments] == ["Default"]
+    else:
+        assert {"studies", "trials", "alembic_version"} <= tables, tables
+        assert optuna.get_all_study_names(uri) == []
+    assert _tables(uri) == tables
+    engine = create_engine(uri)
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    finally:
+        engine.dispose()
+    assert len(versions) == 1, versions
 
 
 def test_prepare_reports_a_dead_store_in_one_line() -> None:
-    from fault_helpers import free_port
-
     uri = f"postgresql://postgres:pa55@127.0.0.1:{free_port()}/nothing"
     proc = _prepare(uri)
     _out, err = proc.communicate(timeout=60)
@@ -142,39 +223,82 @@ MlflowClient(sys.argv[1]).search_experiments()
 """
 
 
-def _table_count(db: Path) -> int:
-    """Tables in the SQLite file ``db``, read without creating or locking anything."""
-    import sqlite3
+def _half_made(conn: object, *, frozen: bool = False) -> bool:
+    """MLflow's first tables are committed and another session of this database is
+    inside a transaction that has changed the schema since (its migrations, not yet
+    committed); ``frozen``: that session also waits for its client (idle in
+    transaction), so it cannot be committing as we look."""
+    return conn.execute(
+        "SELECT to_regclass('public.experiments') IS NOT NULL AND EXISTS ("
+        "  SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+        "  AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+        "  AND (NOT %s OR state = 'idle in transaction'))",
+        (frozen,),
+    ).fetchone()[0]
 
-    if not db.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-            return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.OperationalError:  # locked by the writer: nothing known yet
-        return 0
+
+def _busy_backends(conn: object) -> int:
+    """Other sessions of this database still running a statement."""
+    return conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state = 'active'"
+    ).fetchone()[0]
 
 
-@pytest.mark.slow
+@pytest.mark.postgres
 def test_a_lockless_mlflow_client_creating_the_same_new_store_is_waited_out(
-    tmp_path: Path,
+    pg_database,
 ) -> None:
-    """MLflow's own client creates a new store's tables without any lock: learnai, coming
-    second while that creation is under way, waits for it to end instead of failing."""
-    import mlflow  # noqa: F401  (imported before the race: open_store starts at once)
-
-    from learnai.stores import open_store
-
-    db = tmp_path / "mlruns" / "mlflow.db"
-    db.parent.mkdir()
-    uri = f"sqlite:///{db}"
-    foreign = subprocess.Popen(
-        [sys.executable, "-c", LOCKLESS_CLIENT, uri], stderr=subprocess.PIPE, text=True
+    """MLflow's own client creates a fresh store's tables without any lock. Frozen
+    (SIGSTOP) with the schema half made -- its first tables committed, its migrations
+    under way -- it makes learnai's open fail its first try whatever the timing:
+    learnai's migration waits for the client's uncommitted one, and fails once that
+    commits. learnai tries again and finds the schema whole."""
+    uri = pg_database()
+    client = subprocess.Popen(
+        [sys.executable, "-c", LOCKLESS_CLIENT, uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    while _table_count(db) == 0:  # its migrations are under way once tables exist
-        assert time.monotonic() < deadline and foreign.poll() is None, foreign.communicate()
-        time.sleep(0.01)
-    client = open_store(uri)
-    assert client.get_experiment_by_name("Default") is not None
-    foreign.wait(timeout=120)
+    learnai: subprocess.Popen[str] | None = None
+    try:
+        with _watching(uri) as conn:
+
+            def frozen_half_made() -> bool:
+                if not _half_made(conn):
+                    return False
+                stop_group(client.pid)
+                # A statement it sent before it stopped (its COMMIT, say) runs to its end.
+                wait_until(lambda: not _busy_backends(conn), "the client's statement done", 30)
+                if _half_made(conn, frozen=True):
+                    return True  # left stopped
+                os.killpg(client.pid, signal.SIGCONT)  # it committed meanwhile
+                return False
+
+            wait_until(
+                frozen_half_made,
+                "the lock-less client stopped mid-migration",
+                timeout=120,
+                job=client,
+                every=0.005,
+            )
+            learnai = _prepare(uri)
+            wait_until(
+                lambda: _waiting_backends(conn, "transactionid"),
+                "learnai's open waiting for the client's uncommitted schema",
+                timeout=120,
+                job=learnai,
+            )
+        os.killpg(client.pid, signal.SIGCONT)
+        client_output, _ = client.communicate(timeout=120)
+        _out, err = learnai.communicate(timeout=120)
+    finally:
+        for proc in (client, learnai):
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+    assert client.returncode == 0, client_output  # it finished its schema first
+    assert learnai.returncode == 0, err
+    _assert_one_whole_schema(uri)

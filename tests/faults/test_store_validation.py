@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sweep_helpers import TINY, learnai_env, run_learnai, tracking_uri
+from helpers.cli import TINY, TINY_NO_ANIMATION, learnai_env, run_learnai
+from helpers.stores import tracking_uri
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -21,16 +23,18 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> str:
     return lines[0]
 
 
+@pytest.mark.e2e
 def test_an_lr_beyond_float32_ends_diverged(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    run_learnai(tmp_path, "optimizer.lr=1e38", *TINY)
+    run_learnai(tmp_path, "optimizer.lr=1e38", *TINY_NO_ANIMATION)
     client = MlflowClient(tracking_uri=tracking_uri(tmp_path))
-    (run,) = client.search_runs([client.get_experiment_by_name("learnai").experiment_id])
-    assert run.info.status == "FINISHED"
-    assert run.data.tags["outcome"] == "diverged"
+    (recorded,) = client.search_runs([client.get_experiment_by_name("learnai").experiment_id])
+    assert recorded.info.status == "FINISHED"
+    assert recorded.data.tags["outcome"] == "diverged"
 
 
+@pytest.mark.e2e
 def test_too_many_samples_for_this_machine_is_one_line_with_the_numbers(tmp_path: Path) -> None:
     proc = run_learnai(tmp_path, *TINY, "data.n_samples=100000000", expect=None)
     line = _one_line_error(proc, "data.n_samples", "100000000", "GB", "available")
@@ -38,12 +42,14 @@ def test_too_many_samples_for_this_machine_is_one_line_with_the_numbers(tmp_path
     assert not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.e2e
 def test_a_file_uri_is_refused(tmp_path: Path) -> None:
     uri = f"file://{tmp_path / 'mlruns'}"
     proc = run_learnai(tmp_path, f"tracking.uri={uri}", *TINY, expect=None)
     _one_line_error(proc, "tracking.uri", uri, "sqlite:///")
 
 
+@pytest.mark.e2e
 def test_a_store_under_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("not a folder")
     uri = f"sqlite:///{tmp_path / 'blocker' / 'mlflow.db'}"
@@ -51,14 +57,20 @@ def test_a_store_under_a_file_is_refused(tmp_path: Path) -> None:
     _one_line_error(proc, "tracking.uri", "cannot write")
 
 
-def test_a_read_only_store_is_refused(tmp_path: Path, tmpfs) -> None:
+@pytest.mark.e2e
+@pytest.mark.root
+def test_a_read_only_store_is_refused(tmp_path: Path, tmpfs: Callable[..., Path]) -> None:
     disk = tmpfs(size="1m", ro=True)
     uri = f"sqlite:///{disk / 'mlflow.db'}"
     proc = run_learnai(tmp_path, f"tracking.uri={uri}", *TINY, expect=None)
     _one_line_error(proc, "tracking.uri", "read-only file system")
 
 
-def test_a_read_only_artifact_location_is_refused(tmp_path: Path, tmpfs) -> None:
+@pytest.mark.e2e
+@pytest.mark.root
+def test_a_read_only_artifact_location_is_refused(
+    tmp_path: Path, tmpfs: Callable[..., Path]
+) -> None:
     disk = tmpfs(size="1m", ro=True)
     proc = run_learnai(
         tmp_path, f"tracking.artifact_location={disk / 'artifacts'}", *TINY, expect=None
@@ -67,6 +79,7 @@ def test_a_read_only_artifact_location_is_refused(tmp_path: Path, tmpfs) -> None
     assert not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.e2e
 def test_postgresql_without_psycopg3_names_the_driver(tmp_path: Path) -> None:
     """psycopg 3 made unimportable in the child (``sys.modules['psycopg'] = None`` is how
     Python marks a module as absent); everything else is the real CLI."""
@@ -86,6 +99,7 @@ def test_postgresql_without_psycopg3_names_the_driver(tmp_path: Path) -> None:
     _one_line_error(proc, "'psycopg'", "learnai[postgres]")
 
 
+@pytest.mark.e2e
 def test_postgresql_psycopg2_without_psycopg2_names_the_driver(tmp_path: Path) -> None:
     try:
         import psycopg2  # noqa: F401
@@ -98,6 +112,7 @@ def test_postgresql_psycopg2_without_psycopg2_names_the_driver(tmp_path: Path) -
     _one_line_error(proc, "'psycopg2'", "psycopg2-binary")
 
 
+@pytest.mark.e2e
 def test_mlflow_and_optuna_in_one_database_is_refused(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'shared.db'}"
     proc = run_learnai(
@@ -116,8 +131,8 @@ def test_mlflow_and_optuna_in_one_database_is_refused(tmp_path: Path) -> None:
 
 
 def test_check_distinct_stores_sees_through_spelling() -> None:
-    from learnai.store_checks import check_distinct_stores
-    from learnai.stores import StoreError
+    from learnai.tracking.checks import check_distinct_stores
+    from learnai.tracking.uris import StoreError
 
     with pytest.raises(StoreError):
         check_distinct_stores(
@@ -128,6 +143,7 @@ def test_check_distinct_stores_sees_through_spelling() -> None:
     check_distinct_stores("sqlite:///a/mlflow.db", None)
 
 
+@pytest.mark.e2e
 def test_an_optuna_database_given_as_the_tracking_store_is_refused(tmp_path: Path) -> None:
     import optuna
 
@@ -137,6 +153,7 @@ def test_an_optuna_database_given_as_the_tracking_store_is_refused(tmp_path: Pat
     _one_line_error(proc, "holds an Optuna study storage")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("sweep", [False, True], ids=["single", "sweep"])
 def test_an_experiment_deleted_in_the_store_is_one_line(tmp_path: Path, sweep: bool) -> None:
     """MLflow refuses runs in a deleted experiment: the run (a single run's is created

@@ -7,28 +7,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from sweep_helpers import (
-    TINY,
-    all_runs,
-    child_runs,
-    finish,
-    group_is_gone,
-    learnai_env,
-    mlflow_client,
-    parent_runs,
-    run_learnai,
-    start_learnai,
-    tracking_uri,
-    wait_for_child_runs,
+from helpers.cli import TINY, finish, learnai_env, run_learnai, start_learnai
+from helpers.polling import wait_for_runs
+from helpers.processes import group_is_gone
+from helpers.stores import all_runs, child_runs, mlflow_client, parent_runs, tracking_uri
+
+pytestmark = pytest.mark.e2e
+
+# Trains until signalled; metrics reach the store every 0.5 s (what the tests wait for).
+LONG = (
+    "trainer.epochs=1000000",
+    "trainer.progress=false",
+    "trainer.animation.enabled=false",
+    "tracking.flush_every_s=0.5",
 )
-
-pytestmark = pytest.mark.slow
-
-LONG = ("trainer.epochs=1000000", "trainer.progress=false", "trainer.animation.enabled=false")
 
 
 def test_two_sweeps_sharing_a_sweep_dir_keep_their_own_children(tmp_path: Path) -> None:
@@ -161,36 +156,29 @@ def test_sigterm_to_a_joblib_sweeps_process_group_leaves_nothing_running(tmp_pat
         *LONG,
     )
     try:
-        wait_for_child_runs(tmp_path, "group", 2, running=True)
-        time.sleep(1.0)
-        os.killpg(proc.pid, signal.SIGTERM)  # what SLURM's scancel and `kill -- -PGID` do
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        # Both jobs training in their joblib workers (their runs have logged metrics).
+        wait_for_runs(tracking_uri(tmp_path), "group", 2, running=True, training=True, job=proc)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    os.killpg(proc.pid, signal.SIGTERM)  # what SLURM's scancel and `kill -- -PGID` do
+    output = finish(proc, timeout=120)
     assert proc.returncode != 0
+    assert group_is_gone(proc.pid), "a worker outlived the sweep"
     client = mlflow_client(tmp_path)
     runs = all_runs(client, "group")
-    assert len(runs) == 3, err[-3000:]
-    assert {r.info.status for r in runs} == {"KILLED"}, err[-3000:]
+    assert len(runs) == 3, output[-3000:]
+    assert {r.info.status for r in runs} == {"KILLED"}, output[-3000:]
 
 
 def test_after_sigkill_the_next_command_reaps_the_dead_run(tmp_path: Path) -> None:
     proc = start_learnai(tmp_path, "tracking.experiment=reap", *LONG)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if (tmp_path / "mlruns" / "mlflow.db").exists():
-                from learnai.tracking import open_store
-
-                client = open_store(tracking_uri(tmp_path))
-                exp = client.get_experiment_by_name("reap")
-                if exp and client.search_runs([exp.experiment_id]):
-                    break
-            time.sleep(0.5)
-        time.sleep(1.0)
+        wait_for_runs(
+            tracking_uri(tmp_path), "reap", children=False, running=True, training=True, job=proc
+        )
     finally:
-        proc.kill()  # SIGKILL: no handler runs, the run stays RUNNING
+        os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: the run stays RUNNING
         proc.communicate()
     client = mlflow_client(tmp_path)
     (dead,) = all_runs(client, "reap")
@@ -219,9 +207,8 @@ def test_a_failing_grid_job_ends_the_parent_failed(tmp_path: Path) -> None:
 
 
 def test_sigterm_while_hydra_composes_ends_the_parent_killed(tmp_path: Path) -> None:
-    """SIGTERM to the group as Hydra starts the multirun: the parent, still being created
-    by the tracking worker, is waited for and ended KILLED; no job ran, no process
-    is left."""
+    """SIGTERM to the group as Hydra starts the multirun (the parent exists, no job has
+    started): the parent ends KILLED, no job ran, no process is left."""
     env = learnai_env()
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
     proc = start_learnai(
