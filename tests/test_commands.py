@@ -168,7 +168,7 @@ def test_experiments_are_tagged_as_model_training(tmp_path: Path) -> None:
     from learnai.tracking.recorder import EXPERIMENT_KIND_TAG, ensure_experiment
     from learnai.tracking.stores import open_store
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = inproc.new_store_at(tmp_path / "mlflow.db")
     client = open_store(uri)
     old = MlflowClient(uri).create_experiment("made_elsewhere")
     assert EXPERIMENT_KIND_TAG not in client.get_experiment(old).tags

@@ -235,7 +235,7 @@ def refusal(tmp_path: Path, *overrides: str) -> str:
     line, then the composed config, its stores and the machine, before any run."""
     with pytest.raises(ConfigError) as err:
         check_command_line(list(overrides), config_dir())
-        inproc.run(tmp_path, *overrides)
+        inproc.run(tmp_path, *overrides, new_store=False)
     assert not (tmp_path / "mlruns").exists(), "a refused config created an MLflow store"
     return str(err.value)
 
