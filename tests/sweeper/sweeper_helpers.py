@@ -1,6 +1,8 @@
-"""Shared by the sweeper tests: the example apps and a runner for their sweeps.
+"""The sweeper tests' own: the example apps that know nothing of learnai, and a runner
+for their sweeps in an environment that makes Optuna's deprecations fail.
 
-Its own module name, not ``conftest``: pytest loads several conftests under that name."""
+Imported by the test modules beside it (pytest puts this folder on ``sys.path`` for
+them: it has no ``__init__.py``); what other tests share lives in ``tests/helpers``."""
 
 from __future__ import annotations
 
@@ -8,31 +10,29 @@ import os
 import subprocess
 from pathlib import Path
 
-from sweep_helpers import check_exit, run_python  # tests/: on sys.path via its conftest
+from helpers.cli import check_exit, learnai_env, run_python
 
 APPS = Path(__file__).resolve().parent / "apps"
-REPO = APPS.parent.parent.parent
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("HYDRA_FULL_ERROR", None)
-    # A DeprecationWarning or FutureWarning (Optuna's kind) from the sweeper or the trial
-    # API fails the sweep.
+def sweeper_env() -> dict[str, str]:
+    """:func:`helpers.cli.learnai_env`, in which a DeprecationWarning or FutureWarning
+    (Optuna's kind) from the sweeper or the trial API fails the sweep."""
+    env = learnai_env()
     env["PYTHONWARNINGS"] = "error::DeprecationWarning,error::FutureWarning"
     return env
 
 
 def without_learnai(cwd: Path) -> dict[str, str]:
-    """The sweeper tests' environment, in which ``import learnai`` fails as if learnai
-    were not installed: a package of that name that raises comes first on PYTHONPATH
-    (child processes, joblib's workers included, inherit it)."""
+    """:func:`sweeper_env` in which ``import learnai`` fails as if learnai were not
+    installed: a package of that name that raises comes first on PYTHONPATH (child
+    processes, joblib's workers included, inherit it)."""
     shadow = cwd / "no_learnai" / "learnai"
     shadow.mkdir(parents=True, exist_ok=True)
     (shadow / "__init__.py").write_text(
         'raise ModuleNotFoundError("No module named \'learnai\'", name="learnai")\n'
     )
-    env = _env()
+    env = sweeper_env()
     paths = [str(shadow.parent), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
@@ -45,7 +45,8 @@ def run_app(
     expect: int | None = 0,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python <script> -m <args>`` in ``cwd``, its sweep dir ``cwd/multirun``."""
+    """``python <script> -m <args>`` in ``cwd``, its sweep dir ``cwd/multirun``; fail
+    unless it exits with ``expect``."""
     sweep_dir = f"hydra.sweep.dir={cwd / 'multirun'}"
-    proc = run_python(cwd, str(script), "-m", sweep_dir, *args, env=env or _env())
+    proc = run_python(cwd, str(script), "-m", sweep_dir, *args, env=env or sweeper_env())
     return check_exit(proc, expect, f"{script.name} {' '.join(args)}")

@@ -1,16 +1,16 @@
 """The plugin as Hydra sees it: discovery, registered configs, every documented sampler
-and its keys. Fast: configs are composed in-process, samplers built and run on a toy
-objective."""
+and its keys. In-process: configs are composed with Hydra's compose API, samplers built
+and run on a toy objective; only the import checks start a fresh Python (e2e)."""
 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 import warnings
+from pathlib import Path
 
 import optuna
 import pytest
+from helpers.cli import run_python
 from hydra import compose, initialize_config_dir
 from sweeper_helpers import APPS
 
@@ -71,7 +71,24 @@ def test_a_list_of_directions_composes() -> None:
     assert list(cfg.direction) == ["minimize", "maximize"]
 
 
-def test_plugin_scan_does_not_import_heavy_modules() -> None:
+@pytest.mark.parametrize("prefix", ["", "++"])
+def test_params_compose_from_the_command_line(prefix: str) -> None:
+    """docs/sweeps.md: ``hydra.sweeper.params={...}`` composes (it did not in 1.3.0),
+    and so does ``++``, where the app's config sets no params at all."""
+    sweep = "tag(log, interval(1e-3, 1e-1))"
+    cfg = sweeper_cfg(f'{prefix}hydra.sweeper.params={{optimizer.lr: "{sweep}"}}', config="minimal")
+    assert dict(cfg.params) == {"optimizer.lr": sweep}
+
+
+def python_prints(tmp_path: Path, code: str) -> str:
+    """What a fresh ``python -c code`` prints: this process has imported everything."""
+    proc = run_python(tmp_path, "-c", code, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.mark.e2e
+def test_plugin_scan_does_not_import_heavy_modules(tmp_path: Path) -> None:
     """Hydra imports every plugin module on each start: Optuna and torch must wait."""
     code = (
         "import sys\n"
@@ -82,20 +99,17 @@ def test_plugin_scan_does_not_import_heavy_modules() -> None:
         "heavy = ['optuna', 'torch', 'mlflow', 'learnai']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert python_prints(tmp_path, code) == "[]"
 
 
-def test_plugin_imports_no_learnai_app_module() -> None:
+@pytest.mark.e2e
+def test_plugin_imports_no_learnai_app_module(tmp_path: Path) -> None:
     """The sweeper works for any app: importing it loads no learnai module."""
     code = (
         "import sys, hydra_plugins.learnai_optuna_sweeper._impl\n"
         "print(sorted(m for m in sys.modules if m.startswith('learnai')))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    assert python_prints(tmp_path, code) == "[]"
 
 
 # Every key of the published sampler configs, set to a value other than its default.

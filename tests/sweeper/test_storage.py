@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import ast
 import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import optuna
 import pytest
 from filelock import FileLock
-from sweeper_helpers import REPO
+from helpers.processes import REPO
 
 from hydra_plugins.learnai_optuna_sweeper import storage
 from hydra_plugins.learnai_optuna_sweeper.storage import StorageError, mask, open_rdb
@@ -24,7 +23,6 @@ from hydra_plugins.learnai_optuna_sweeper.trial import JobTrial
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
 
 PLUGIN = REPO / "hydra_plugins" / "learnai_optuna_sweeper"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _imported(tree: ast.AST) -> Iterator[str]:
@@ -52,6 +50,7 @@ def test_no_plugin_module_imports_learnai() -> None:
     ("url", "shown"),
     [
         ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:Pw7x:q/z9@h:5432/db", "postgresql://u:***@h:5432/db"),
         ("postgresql+psycopg://u:s3cret@h:5432/db", "postgresql+psycopg://u:***@h:5432/db"),
         ("postgresql://u:a@b@c@h/db?options=x@y", "postgresql://u:***@h/db?options=x@y"),
         ("postgresql://u@h/db?password=s3cret&x=1", "postgresql://u@h/db?password=***&x=1"),
@@ -148,40 +147,20 @@ def test_postgres_urls_carry_bounded_waits(url: str, expected: dict[str, str]) -
     assert dict(parse_qsl(urlsplit(bounded).query)) == expected
 
 
-@pytest.fixture
-def fresh_pg_database() -> Iterator[str]:
-    """The name of a fresh PostgreSQL database (127.0.0.1:5432, trust auth), dropped after."""
-    psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg 3")
-    name = f"optuna_plugin_{uuid.uuid4().hex[:12]}"
-    try:
-        _admin(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    try:
-        yield name
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(sql: str, *params: object) -> object:
+@pytest.mark.postgres
+def test_two_threads_open_one_fresh_postgres_storage(pg_database: Callable[[], str]) -> None:
     import psycopg
 
-    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as conn:
-        cursor = conn.execute(sql, params or None)
-        return cursor.fetchone()[0] if cursor.description else None
-
-
-@pytest.mark.slow
-def test_two_threads_open_one_fresh_postgres_storage(fresh_pg_database: str) -> None:
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{fresh_pg_database}?connect_timeout=7"
+    uri = pg_database()
+    url = uri.replace("postgresql://", "postgresql+psycopg://", 1) + "?connect_timeout=7"
     results = _open_at_once(url)
     assert all(isinstance(r, optuna.storages.RDBStorage) for r in results), results
     study = optuna.create_study(storage=results[0], study_name="s")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert len(optuna.load_study(study_name="s", storage=results[1]).trials) == 2
-    held = _admin(
-        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON l.database = d.oid "
-        "WHERE l.locktype = 'advisory' AND d.datname = %s",
-        fresh_pg_database,
-    )
+    with psycopg.connect(uri, connect_timeout=5) as conn:
+        (held,) = conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON l.database = d.oid "
+            "WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+        ).fetchone()
     assert held == 0, "the schema lock is released once the schema exists"

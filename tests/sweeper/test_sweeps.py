@@ -4,16 +4,16 @@ study in its storage and ``optimization_results.yaml`` in the sweep directory.""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import optuna
 import pytest
+from helpers.polling import wait_until
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
-from sweeper_helpers import APPS
+from sweeper_helpers import APPS, run_app
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 SPHERE = APPS / "sphere.py"
 
@@ -44,9 +44,7 @@ def describe(study: optuna.Study) -> str:
 
 
 @pytest.mark.parametrize("with_commandline", [True, False])
-def test_sphere_writes_the_best_trial_to_optimization_results(
-    run_app, tmp_path, with_commandline
-) -> None:
+def test_sphere_writes_the_best_trial_to_optimization_results(tmp_path, with_commandline) -> None:
     args = [
         "hydra.job.chdir=True",
         "hydra.sweeper.n_trials=20",
@@ -74,7 +72,7 @@ def test_sphere_writes_the_best_trial_to_optimization_results(
     assert returns.best_value <= 2.27  # the published test's bound for TPE on this space
 
 
-def test_direction_maximize(run_app, tmp_path) -> None:
+def test_direction_maximize(tmp_path) -> None:
     run_app(
         SPHERE,
         tmp_path,
@@ -91,14 +89,14 @@ def test_direction_maximize(run_app, tmp_path) -> None:
     assert results(tmp_path).best_value == max(values) == study.best_value
 
 
-def test_in_memory_storage_is_the_default(run_app, tmp_path) -> None:
+def test_in_memory_storage_is_the_default(tmp_path) -> None:
     proc = run_app(SPHERE, tmp_path, "hydra.sweeper.n_trials=3", "x=choice(1)", "y=choice(2)")
     assert results(tmp_path).best_value == 5.0
     assert "Storage: in memory" in proc.stdout + proc.stderr
     assert not list(tmp_path.glob("*.db")), "nothing persisted"
 
 
-def test_multi_objective_writes_the_pareto_front(run_app, tmp_path) -> None:
+def test_multi_objective_writes_the_pareto_front(tmp_path) -> None:
     app = APPS / "multi_objective.py"
     run_app(app, tmp_path, "hydra.sweeper.n_trials=20", *persisted(tmp_path, "mo"))
     study = load(tmp_path, "mo")
@@ -114,7 +112,7 @@ def test_multi_objective_writes_the_pareto_front(run_app, tmp_path) -> None:
             assert not (better_or_equal and list(s["values"]) != list(other["values"]))
 
 
-def test_custom_search_space(run_app, tmp_path) -> None:
+def test_custom_search_space(tmp_path) -> None:
     run_app(
         APPS / "custom_space.py",
         tmp_path,
@@ -127,7 +125,7 @@ def test_custom_search_space(run_app, tmp_path) -> None:
     assert 0 <= best["+w"] <= 1
 
 
-def test_joblib_launcher_runs_batches_in_worker_processes(run_app, tmp_path) -> None:
+def test_joblib_launcher_runs_batches_in_worker_processes(tmp_path) -> None:
     proc = run_app(
         SPHERE,
         tmp_path,
@@ -143,11 +141,9 @@ def test_joblib_launcher_runs_batches_in_worker_processes(run_app, tmp_path) -> 
     assert results(tmp_path).best_value == study.best_value
 
 
-@pytest.mark.slow
-def test_submitit_launcher_runs_each_trial_as_its_own_job(run_app, tmp_path) -> None:
+def test_submitit_launcher_runs_each_trial_as_its_own_job(tmp_path) -> None:
     """submitit_local, the stand-in for submitit_slurm: a process per trial, its result
     pickled back through the sweep directory."""
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     run_app(
         SPHERE,
         tmp_path,
@@ -169,7 +165,7 @@ def test_submitit_launcher_runs_each_trial_as_its_own_job(run_app, tmp_path) -> 
 # --- failures ------------------------------------------------------------------------------
 
 
-def test_max_failure_rate_zero_reraises_the_jobs_error(run_app, tmp_path) -> None:
+def test_max_failure_rate_zero_reraises_the_jobs_error(tmp_path) -> None:
     """The published default: the first failing batch stops the sweep, exit non-zero."""
     proc = run_app(
         SPHERE,
@@ -185,7 +181,7 @@ def test_max_failure_rate_zero_reraises_the_jobs_error(run_app, tmp_path) -> Non
     assert not (tmp_path / "multirun" / "optimization_results.yaml").exists()
 
 
-def test_max_failure_rate_one_goes_on(run_app, tmp_path) -> None:
+def test_max_failure_rate_one_goes_on(tmp_path) -> None:
     proc = run_app(
         SPHERE,
         tmp_path,
@@ -204,7 +200,7 @@ def test_max_failure_rate_one_goes_on(run_app, tmp_path) -> None:
     assert results(tmp_path).best_value == 0
 
 
-def test_max_failure_rate_half_stops_when_a_batch_fails_more(run_app, tmp_path) -> None:
+def test_max_failure_rate_half_stops_when_a_batch_fails_more(tmp_path) -> None:
     proc = run_app(
         SPHERE,
         tmp_path,
@@ -218,7 +214,7 @@ def test_max_failure_rate_half_stops_when_a_batch_fails_more(run_app, tmp_path) 
     assert len(load(tmp_path).trials) == 2
 
 
-def test_every_trial_failing_exits_nonzero_with_one_line(run_app, tmp_path) -> None:
+def test_every_trial_failing_exits_nonzero_with_one_line(tmp_path) -> None:
     proc = run_app(
         SPHERE,
         tmp_path,
@@ -235,7 +231,7 @@ def test_every_trial_failing_exits_nonzero_with_one_line(run_app, tmp_path) -> N
 @pytest.mark.parametrize(
     ("policy", "state"), [("optuna", TrialState.FAIL), ("prune", TrialState.PRUNED)]
 )
-def test_non_finite_objective_policy(run_app, tmp_path, policy, state) -> None:
+def test_non_finite_objective_policy(tmp_path, policy, state) -> None:
     run_app(
         SPHERE,
         tmp_path,
@@ -276,13 +272,13 @@ def test_non_finite_objective_policy(run_app, tmp_path, policy, state) -> None:
         ),
     ],
 )
-def test_bad_sweeps_are_refused_with_one_line(run_app, tmp_path, args, line) -> None:
+def test_bad_sweeps_are_refused_with_one_line(tmp_path, args, line) -> None:
     proc = run_app(SPHERE, tmp_path, *args, *persisted(tmp_path), expect=2)
     assert proc.stderr.strip().splitlines() == [line]
     assert not (tmp_path / "study.db").exists(), "no study for a sweep that cannot start"
 
 
-def test_deprecated_search_space_key_is_migrated(run_app, tmp_path) -> None:
+def test_deprecated_search_space_key_is_migrated(tmp_path) -> None:
     proc = run_app(
         SPHERE,
         tmp_path,
@@ -307,13 +303,13 @@ def points(study: optuna.Study, state: TrialState = TrialState.COMPLETE) -> list
     return sorted((t.params["x"], t.params["y"]) for t in study.trials if t.state == state)
 
 
-def test_grid_runs_the_published_grid_once(run_app, tmp_path) -> None:
+def test_grid_runs_the_published_grid_once(tmp_path) -> None:
     run_app(SPHERE, tmp_path, *GRID, "hydra.sweeper.n_trials=10", *persisted(tmp_path))
     assert points(load(tmp_path)) == [(-1, -1.0), (-1, 0.0), (1, -1.0), (1, 0.0)]
     assert results(tmp_path).best_value == 1
 
 
-def test_resumed_grid_reruns_a_failed_point(run_app, tmp_path) -> None:
+def test_resumed_grid_reruns_a_failed_point(tmp_path) -> None:
     args = (*GRID, "hydra.sweeper.max_failure_rate=1.0", *persisted(tmp_path))
     run_app(SPHERE, tmp_path, *args, "fail_at=[1,0.0]")
     assert points(load(tmp_path), TrialState.FAIL) == [(1, 0.0)]
@@ -322,7 +318,7 @@ def test_resumed_grid_reruns_a_failed_point(run_app, tmp_path) -> None:
     assert points(study) == [(-1, -1.0), (-1, 0.0), (1, -1.0), (1, 0.0)], describe(study)
 
 
-def test_resumed_grid_reruns_a_point_left_running_by_a_killed_sweep(run_app, tmp_path) -> None:
+def test_resumed_grid_reruns_a_point_left_running_by_a_killed_sweep(tmp_path) -> None:
     args = (*GRID, "hydra.sweeper.n_jobs=1", *persisted(tmp_path))
     crash = ("crash_at=[1,-1.0]", f"crash_once={tmp_path / 'crashed'}")
     proc = run_app(SPHERE, tmp_path, *args, *crash, "hydra.sweeper.sampler.seed=0", expect=None)
@@ -335,7 +331,7 @@ def test_resumed_grid_reruns_a_point_left_running_by_a_killed_sweep(run_app, tmp
     assert len(points(load(tmp_path))) == 4
 
 
-def test_resume_with_reseeding_draws_new_points(run_app, tmp_path) -> None:
+def test_resume_with_reseeding_draws_new_points(tmp_path) -> None:
     args = (
         "hydra/sweeper/sampler=random",
         "hydra.sweeper.sampler.seed=7",
@@ -352,7 +348,7 @@ def test_resume_with_reseeding_draws_new_points(run_app, tmp_path) -> None:
     assert xs[6:9] == xs[0:3], "not re-seeded: the same points again, as 1.3 does"
 
 
-def test_stale_trial_is_failed_and_retried_with_heartbeats(run_app, tmp_path) -> None:
+def test_stale_trial_is_failed_and_retried_with_heartbeats(tmp_path) -> None:
     args = (
         "hydra.sweeper.heartbeat_interval=1",
         "hydra.sweeper.grace_period=2",
@@ -368,7 +364,11 @@ def test_stale_trial_is_failed_and_retried_with_heartbeats(run_app, tmp_path) ->
     proc = run_app(SPHERE, tmp_path, *args, expect=None)
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert [t.state for t in load(tmp_path).trials] == [TrialState.RUNNING]
-    time.sleep(3)  # past the grace period: the trial's heartbeat is stale
+    # The next sweep fails the trial once its heartbeat is older than the grace period:
+    # wait for that, by Optuna's own rule, as the next sweep applies it.
+    beats = optuna.storages.RDBStorage(storage(tmp_path), heartbeat_interval=1, grace_period=2)
+    study_id = beats.get_study_id_from_name("sphere")
+    wait_until(lambda: beats._get_stale_trial_ids(study_id), "a stale heartbeat", timeout=30)
     run_app(SPHERE, tmp_path, *args)
     study = load(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]

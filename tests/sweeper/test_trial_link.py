@@ -1,20 +1,20 @@
 """The job-side API (:func:`hydra_plugins.learnai_optuna_sweeper.trial.current_trial`)
 from apps that are not learnai's: ``experiments/optuna_any_app`` and ``apps/curve.py``
 (swept where learnai cannot be imported). Their jobs report every step, the median
-pruner stops hopeless ones, and each trial gets a link attribute."""
+pruner stops hopeless ones, and each trial gets a link attribute. The sweeps are e2e: the
+apps run as their users run them."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
+from helpers.cli import run_python
+from helpers.processes import REPO
 from optuna.trial import TrialState
-from sweep_helpers import run_python
-from sweeper_helpers import APPS, REPO, without_learnai
+from sweeper_helpers import APPS, run_app, without_learnai
 
 # pyproject ignores DeprecationWarning; the sweeper and its API must not raise any.
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
@@ -49,22 +49,18 @@ def check_study(study: optuna.Study, n_trials: int, name: str = STUDY) -> None:
             assert len(steps) < 20, "a pruned trial stopped early"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["basic", "joblib"])
-def test_jobs_report_and_get_pruned_through_the_storage(run_app, tmp_path, launcher) -> None:
-    args = [f"hydra/launcher={launcher}", "hydra.sweeper.n_trials=10"]
-    if launcher == "joblib":
-        args += ["hydra.launcher.n_jobs=2"]
-    proc = run_app(APP, tmp_path, *args)
-    if launcher == "joblib":
-        assert "Joblib" in proc.stdout + proc.stderr
+@pytest.mark.e2e
+def test_jobs_report_and_get_pruned_through_the_storage(tmp_path: Path) -> None:
+    """The example as its README runs it (basic launcher: jobs in the sweeper's process,
+    the study in SQLite); joblib's worker processes: the next test."""
+    run_app(APP, tmp_path, "hydra.sweeper.n_trials=10")
     # the app's config: sqlite:///optuna_any_app.db, relative to the launch directory
     study = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{tmp_path / f'{STUDY}.db'}")
     check_study(study, 10)
 
 
-@pytest.mark.slow
-def test_an_app_reaches_its_trial_without_learnai(run_app, tmp_path: Path) -> None:
+@pytest.mark.e2e
+def test_an_app_reaches_its_trial_without_learnai(tmp_path: Path) -> None:
     """The plugin alone serves the job's side: jobs in joblib's worker processes, where
     ``import learnai`` fails, report to and are pruned through the SQLite storage."""
     env = without_learnai(tmp_path)
@@ -75,7 +71,7 @@ def test_an_app_reaches_its_trial_without_learnai(run_app, tmp_path: Path) -> No
     check_study(study, 10, "curve")
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_in_memory_study_reaches_jobs_in_the_sweepers_process(tmp_path: Path) -> None:
     """No storage: jobs of the basic launcher share the sweeper's process and its study."""
     code = f"""
@@ -89,9 +85,7 @@ study = optuna.load_study(study_name={STUDY!r}, storage=in_memory({STUDY!r}))
 print(json.dumps([[t.state.name, len(t.intermediate_values), t.user_attrs["run_link"]]
                   for t in study.trials]))
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
+    proc = run_python(tmp_path, "-c", code)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(rows) == 10
@@ -102,14 +96,8 @@ print(json.dumps([[t.state.name, len(t.intermediate_values), t.user_attrs["run_l
     assert not list(tmp_path.glob("*.db"))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_app_runs_alone_without_a_trial(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(APP), "steps=3"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_python(tmp_path, str(APP), "steps=3")
     assert proc.returncode == 0, proc.stderr
     assert not list(tmp_path.glob("*.db")), "no study outside a sweep"
