@@ -40,7 +40,8 @@ run: $(STAMP)
 # Every tier (in-process, e2e, postgres, browser, ray, root, packaging), two at a time
 # (a module's tests on one worker: they share its fixtures);
 # the slowest 15 tests are listed at the end. `make test-fast` (= `pytest`): in-process only.
-test: $(STAMP) $(RAY_STAMP)
+test:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) $(RAY_STAMP)  # both venvs at once
 	$(PY) -m pytest -m "" -n 2 --dist loadscope --durations=15
 
 test-fast: $(STAMP)

@@ -21,7 +21,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 TIERS = ("e2e", "postgres", "browser", "ray", "root", "packaging")
-RAY_PYTHON = Path(os.environ.get("LEARNAI_RAY_VENV", REPO / ".venv-ray")) / "bin" / "python"
 
 
 @functools.cache
@@ -47,9 +46,10 @@ def _root_missing() -> str | None:
 
 
 def _ray_missing() -> str | None:
-    return (
-        None if RAY_PYTHON.exists() else f"no Ray venv at {RAY_PYTHON.parent.parent}: make ray-venv"
-    )
+    from helpers.ray import RAY_PYTHON
+
+    venv = RAY_PYTHON.parent.parent
+    return None if RAY_PYTHON.exists() else f"no Ray venv at {venv}: make ray-venv"
 
 
 MISSING: dict[str, Callable[[], str | None]] = {

@@ -59,6 +59,11 @@ def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]
         str(args.workers),
     ]
     env = {"MLFLOW_BACKEND_STORE_URI": args.db, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    # MLflow's job runner (seven more processes, for GenAI evaluation jobs) doubles the
+    # server's start-up and serves nothing learnai logs: off unless the user turns it on.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = os.environ.get(
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false"
+    )
     if args.app_name:
         cmd += ["--app-name", args.app_name]
     if args.allowed_hosts:
@@ -130,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.db.startswith(("postgresql", "mysql", "sqlite:")):
             raise ConfigError(f"--db: {mask_secrets(args.db)} is not a database URI")
+        env = _auth_config(args)  # a missing admin password is refused before anything
         Path(args.artifacts).mkdir(parents=True, exist_ok=True)
         prepare(args.db)  # the schema, under the lock sweeps take too
-        env = _auth_config(args)
     except (ConfigError, OSError) as err:
         print(f"learnai: {err}", file=sys.stderr)
         return 2

@@ -91,12 +91,17 @@ class RayCluster:
         log = self.log_dir / f"{name}.log"
         with open(log, "ab") as out:
             node = subprocess.Popen(
-                [*argv, "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-                 f"--dashboard-agent-listen-port={free_port()}"],  # fmt: skip
+                [
+                    *argv,
+                    "--block",
+                    "--node-ip-address=127.0.0.1",
+                    "--disable-usage-stats",
+                    f"--dashboard-agent-listen-port={free_port()}",
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: stopped with its processes
+                start_new_session=True,  # its own group: what outlives stop() dies with it
             )
         self.nodes.append((node, log))
 
@@ -111,9 +116,17 @@ class RayCluster:
     def start_head(self, num_cpus: int = 0) -> RayCluster:
         self._start(
             "head",
-            [str(RAY), "start", "--head", f"--port={self.port}", f"--num-cpus={num_cpus}",
-             f"--temp-dir={self.temp_dir}", f"--ray-client-server-port={free_port()}",
-             "--include-dashboard=false", f"--dashboard-port={free_port()}"],  # fmt: skip
+            [
+                str(RAY),
+                "start",
+                "--head",
+                f"--port={self.port}",
+                f"--num-cpus={num_cpus}",
+                f"--temp-dir={self.temp_dir}",
+                f"--ray-client-server-port={free_port()}",
+                "--include-dashboard=false",
+                f"--dashboard-port={free_port()}",
+            ],
         )
         return self
 
@@ -121,20 +134,26 @@ class RayCluster:
         """A worker node; ``prefix`` runs it elsewhere (``as_another_machine``)."""
         self._start(
             f"worker{len(self.nodes)}",
-            [*(prefix or []), str(RAY), "start", f"--address={self.address}",
-             f"--num-cpus={num_cpus}"],  # fmt: skip
+            [
+                *(prefix or []),
+                str(RAY),
+                "start",
+                f"--address={self.address}",
+                f"--num-cpus={num_cpus}",
+            ],
         )
         return self
 
     def stop(self) -> list[str]:
-        """Stop the workers, then the head, as an operator takes a cluster down; return
-        the processes of this cluster still alive afterwards (they are killed).
+        """Stop the workers, then the head, as an operator takes a cluster down: SIGTERM
+        to each ``ray start --block``, which drains its node and ends its processes.
+        Return the processes of this cluster still alive afterwards (they are killed).
 
-        A node that gets SIGTERM first drains itself through the head: stopped after
-        the head, a worker would wait out its whole drain timeout (30 s) for it."""
+        Signalling a node's whole group instead would end its GCS or raylet under it,
+        and ``ray start`` would wait out its drain timeout (30 s) for them."""
         for node, _ in reversed(self.nodes):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(node.pid, signal.SIGTERM)
+                node.send_signal(signal.SIGTERM)
             try:
                 node.wait(timeout=60)
             except subprocess.TimeoutExpired:

@@ -1,6 +1,6 @@
 """Where parallel jobs train: one GPU each, and their share of the CPU threads.
 
-Pure rules (learnai.gpus), checked as tables on CPU; plus the wiring: a multirun job with
+Pure rules (learnai.train.device), checked as tables on CPU; plus the wiring: a multirun job with
 ``trainer.device=auto`` asks for its own GPU by job number.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from learnai.context import launcher_cpus
-from learnai.gpus import cpu_threads, gpu_for_job
+from learnai.train.context import launcher_cpus
+from learnai.train.device import cpu_threads, gpu_for_job
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_auto_device_in_a_multirun_uses_the_job_number(monkeypatch) -> None:
     """The wiring, without a GPU: CUDA reported present with 2 devices, job 3 -> cuda:1."""
     import torch
 
-    from learnai.device import resolve_device
+    from learnai.train.device import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
@@ -109,7 +109,7 @@ def test_auto_device_in_a_multirun_uses_the_job_number(monkeypatch) -> None:
 def test_a_job_sets_its_threads_from_the_rule(monkeypatch) -> None:
     import torch
 
-    from learnai.device import set_threads
+    from learnai.train.device import set_threads
 
     before = torch.get_num_threads()
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")

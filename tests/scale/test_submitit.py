@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scale_helpers import TINY, as_another_machine
-from sweep_helpers import PARENT_TAG, describe_trials, learnai_env, run_learnai
+from helpers.cli import TIMEOUT_S, TINY_NO_ANIMATION, check_exit, learnai_env, run_learnai
+from helpers.processes import as_another_machine
+from helpers.stores import PARENT_TAG, all_runs, describe_trials
 
-pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="learnai[submitit]")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 SUBMITIT = ("hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1")
 
 
@@ -28,16 +28,9 @@ def _stores(tmp_path: Path, pg_database) -> tuple[str, str]:
     return tracking, f"tracking.artifact_location={(tmp_path / 'artifacts').as_uri()}"
 
 
-def _runs(tracking: str, experiment: str):
+def test_a_grid_sweep_runs_its_jobs_through_submitit(tmp_path: Path, pg_database) -> None:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking)
-    exp = client.get_experiment_by_name(experiment)
-    assert exp is not None, f"no experiment {experiment!r}"
-    return client, client.search_runs([exp.experiment_id])
-
-
-def test_a_grid_sweep_runs_its_jobs_through_submitit(tmp_path: Path, pg_database) -> None:
     tracking, artifacts = _stores(tmp_path, pg_database)
     launch, sweep = tmp_path / "launch", tmp_path / "sweep"
     launch.mkdir()
@@ -50,10 +43,14 @@ def test_a_grid_sweep_runs_its_jobs_through_submitit(tmp_path: Path, pg_database
         f"tracking.uri={tracking}",
         artifacts,
         "tracking.experiment=grid",
-        *(o for o in TINY if not o.startswith(("trainer.num_threads", "trainer.device"))),
+        *(
+            o
+            for o in TINY_NO_ANIMATION
+            if not o.startswith(("trainer.num_threads", "trainer.device"))
+        ),
     )
     assert list(launch.iterdir()) == [], "the sweep wrote into the launch directory"
-    _, runs = _runs(tracking, "grid")
+    runs = all_runs(MlflowClient(tracking_uri=tracking), "grid")
     parents = [r for r in runs if PARENT_TAG not in r.data.tags]
     children = [r for r in runs if PARENT_TAG in r.data.tags]
     assert len(parents) == 1 and len(children) == 2
@@ -73,6 +70,7 @@ def test_a_grid_sweep_runs_its_jobs_through_submitit(tmp_path: Path, pg_database
     assert any((sweep / ".submitit").iterdir())
 
 
+@pytest.mark.root
 def test_jobs_that_cannot_see_the_launch_directory_join_their_parent(
     tmp_path: Path, pg_database
 ) -> None:
@@ -101,15 +99,15 @@ def test_jobs_that_cannot_see_the_launch_directory_join_their_parent(
                 artifacts,
                 "tracking.experiment=pool",
                 f"tracking.parent_run_id={parent}",
-                *TINY,
+                *TINY_NO_ANIMATION,
             ],
             capture_output=True,
             text=True,
-            timeout=400,
+            timeout=TIMEOUT_S,
             env=learnai_env(),
         )
-        assert proc.returncode == 0, proc.stderr[-5000:]
-        _, runs = _runs(tracking, "pool")
+        check_exit(proc, 0, "learnai -m ... (the launch directory hidden)")
+        runs = all_runs(client, "pool")
         children = [r for r in runs if r.data.tags.get(PARENT_TAG) == parent]
         assert len(children) == 2, [r.info.run_name for r in runs]
         assert {c.info.status for c in children} == {"FINISHED"}
@@ -121,6 +119,7 @@ def test_jobs_that_cannot_see_the_launch_directory_join_their_parent(
 
 def test_an_optuna_sweep_runs_its_trials_through_submitit(tmp_path: Path, pg_database) -> None:
     import optuna
+    from mlflow import MlflowClient
 
     tracking, artifacts = _stores(tmp_path, pg_database)
     storage = pg_database().replace("postgresql://", "postgresql+psycopg://", 1)
@@ -138,14 +137,15 @@ def test_an_optuna_sweep_runs_its_trials_through_submitit(tmp_path: Path, pg_dat
         "hydra.sweeper.n_jobs=2",
         f"tracking.uri={tracking}",
         artifacts,
-        *TINY,
+        *TINY_NO_ANIMATION,
     )
     assert list(launch.iterdir()) == []
     study = optuna.load_study(study_name="remote", storage=storage)
     # Finished, each: COMPLETE, or PRUNED when a drawn lr diverges (non_finite: prune).
     states = [t.state.name for t in study.trials]
     assert len(states) == 2 and set(states) <= {"COMPLETE", "PRUNED"}, describe_trials(study)
-    client, runs = _runs(tracking, "lr_depth_search")
+    client = MlflowClient(tracking_uri=tracking)
+    runs = all_runs(client, "lr_depth_search")
     parents = [r for r in runs if PARENT_TAG not in r.data.tags]
     assert len(parents) == 1
     assert parents[0].data.tags.get("optuna.study") == "remote"

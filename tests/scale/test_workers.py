@@ -14,15 +14,16 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from scale_helpers import TINY
-from sweep_helpers import PARENT_TAG, describe_trials, learnai_env
+from helpers.cli import TINY_NO_ANIMATION, finish, start_learnai
+from helpers.polling import wait_until
+from helpers.servers import Server
+from helpers.stores import PARENT_TAG, describe_trials
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 STUDY = "shared"
 
 
@@ -32,32 +33,22 @@ def _optuna_url(pg: str) -> str:
 
 def _worker(cwd: Path, storage: str, tracking: str, *extra: str) -> subprocess.Popen[str]:
     cwd.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "learnai",
-            "-m",
-            "experiment=lr_depth_search",
-            f"hydra.sweeper.study_name={STUDY}",
-            f"hydra.sweeper.storage={storage}",
-            f"tracking.uri={tracking}",
-            "hydra.sweeper.heartbeat_interval=1",
-            *TINY,
-            *extra,
-        ],
-        cwd=cwd,
-        env=learnai_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    return start_learnai(
+        cwd,
+        "-m",
+        "experiment=lr_depth_search",
+        f"hydra.sweeper.study_name={STUDY}",
+        f"hydra.sweeper.storage={storage}",
+        f"tracking.uri={tracking}",
+        "hydra.sweeper.heartbeat_interval=1",
+        *TINY_NO_ANIMATION,
+        *extra,
     )
 
 
-def _finish(proc: subprocess.Popen[str], expect: int = 0) -> str:
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == expect, f"worker exited {proc.returncode}:\n{out[-5000:]}"
+def _finish(proc: subprocess.Popen[str]) -> str:
+    out = finish(proc)
+    assert proc.returncode == 0, f"worker exited {proc.returncode}:\n{out[-5000:]}"
     return out
 
 
@@ -81,12 +72,22 @@ def _study(storage: str):
 
 
 def test_two_workers_share_one_study_and_every_trial_names_its_run(
-    tmp_path: Path, pg_database, server
+    tmp_path: Path, pg_database
 ) -> None:
     """Through a team server: no worker needs a shared folder for its artifacts."""
+    # MLflow's job runner (GenAI jobs: seven more processes to start) plays no part here.
+    server = Server.learnai(
+        tmp_path / "server", pg_database(), env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    ).start()
+    try:
+        _share_one_study(tmp_path, _optuna_url(pg_database()), server.uri)
+    finally:
+        server.kill()
+
+
+def _share_one_study(tmp_path: Path, storage: str, tracking: str) -> None:
     from mlflow import MlflowClient
 
-    storage, tracking = _optuna_url(pg_database()), server.uri
     # Seeded samplers: one seed per worker, or both draw the same points.
     workers = [
         _worker(
@@ -148,29 +149,31 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(
         "data.n_samples=20",
         shared,
     )
-    # Mid-trial: its run exists (the job linked it) and training goes on.
-    deadline = time.monotonic() + 180
-    running = None
-    while time.monotonic() < deadline and running is None:
-        assert doomed.poll() is None, doomed.communicate()[0][-4000:]
-        # Read only once the worker made the schema: opening the storage here would
-        # race it creating the tables.
-        with contextlib.suppress(KeyError):  # the study is not created yet
-            if not _has_tables(storage):
-                raise KeyError("no schema yet")
-            running = next(
-                (
-                    t
-                    for t in _study(storage).trials
-                    if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs
-                ),
-                None,
-            )
-        time.sleep(0.5)
-    assert running is not None, "the first worker never got to its trial"
-    os.killpg(doomed.pid, signal.SIGKILL)  # the sweeper, its heartbeat thread, the job
-    doomed.wait(timeout=30)
-    time.sleep(3)  # past the grace period (2 x heartbeat_interval)
+
+    def running_trial():
+        """The worker's trial once its run exists (the job linked it): mid-training. The
+        storage is read only once the worker made its schema: opening it earlier would
+        race the worker creating the tables."""
+        if not _has_tables(storage):
+            return None
+        try:
+            trials = _study(storage).trials
+        except KeyError:  # the study is not created yet
+            return None
+        return next(
+            (t for t in trials if t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs),
+            None,
+        )
+
+    try:
+        running = wait_until(running_trial, "the first worker's trial", timeout=180, job=doomed)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the sweeper, its heartbeat, the job
+            os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=30)
+    # The scenario: the dead worker's heartbeat must grow older than the grace period
+    # (2 x heartbeat_interval = 2 s) before another worker may call its trial dead.
+    time.sleep(3)
     assert _study(storage).trials[0].state.name == "RUNNING"  # nobody has noticed yet
 
     _finish(
