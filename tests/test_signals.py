@@ -81,6 +81,8 @@ def test_a_signalled_run_ends_killed_with_its_metrics_so_far(
     (run,) = all_runs(client, EXPERIMENT)
     assert run.info.status == "KILLED", output[-3000:]
     assert KILLED_LINE in output
+    if sig == signal.SIGINT:  # Ctrl-C: one line, no KeyboardInterrupt traceback
+        assert output.rstrip().splitlines()[-1] == "learnai: interrupted", output[-3000:]
     assert client.get_metric_history(run.info.run_id, "train_loss"), "losses so far kept"
     assert run.data.params["trainer.epochs"] == "1000000", "params kept"
 
