@@ -57,8 +57,9 @@ class Server:
     def mlflow(cls, root: Path, store: str | None = None) -> Server:
         """``mlflow server`` on a SQLite store under ``root`` (or on the existing store
         ``store``: runs recorded there keep their own artifact locations), serving its
-        artifacts."""
-        server = cls(root, [])
+        artifacts. Without MLflow's job runner (seven processes for GenAI jobs that no
+        test uses; it doubles the start-up), as learnai's own server starts."""
+        server = cls(root, [], {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
         server.argv = [
             "-m", "mlflow", "server",
             "--backend-store-uri", store or f"sqlite:///{root / 'mlflow.db'}",

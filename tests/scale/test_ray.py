@@ -125,11 +125,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RayClust
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A team's tracking server on PostgreSQL: what the cluster's jobs log to. MLflow's
-    job runner (GenAI jobs: seven more processes to start) plays no part here."""
+    """A team's tracking server on PostgreSQL: what the cluster's jobs log to."""
     with pg_databases() as new:
         root = tmp_path_factory.mktemp("server")
-        srv = Server.learnai(root, new(), env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        srv = Server.learnai(root, new())
         try:
             yield srv.start()
         finally:

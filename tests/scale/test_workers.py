@@ -75,10 +75,7 @@ def test_two_workers_share_one_study_and_every_trial_names_its_run(
     tmp_path: Path, pg_database
 ) -> None:
     """Through a team server: no worker needs a shared folder for its artifacts."""
-    # MLflow's job runner (GenAI jobs: seven more processes to start) plays no part here.
-    server = Server.learnai(
-        tmp_path / "server", pg_database(), env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    ).start()
+    server = Server.learnai(tmp_path / "server", pg_database()).start()
     try:
         _share_one_study(tmp_path, _optuna_url(pg_database()), server.uri)
     finally:
