@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 from helpers.cli import TIMEOUT_S, TINY_NO_ANIMATION, check_exit
+from helpers.polling import wait_until
 from helpers.processes import as_another_machine
 from helpers.ray import RAY, RAY_PYTHON, RayCluster, processes_mentioning, ray_env, wait_gone
 from helpers.servers import Server
@@ -156,9 +157,13 @@ def test_the_cluster_refuses_a_wrong_token(
     refused = status(secrets.token_hex(32))
     assert refused.returncode != 0, refused.stdout
     assert "InvalidAuthToken" in refused.stderr, refused.stderr[-3000:]
-    ok = check_exit(status(ray.token), 0, "ray status")
-    active = ok.stdout.split("Active:", 1)[1].split("Pending:", 1)[0]
-    assert active.count("node_") == 2, ok.stdout  # the head and the worker
+
+    def both_nodes_active() -> bool:  # the autoscaler's report lags a node's start
+        ok = check_exit(status(ray.token), 0, "ray status")
+        active = ok.stdout.split("Active:", 1)[1].split("Pending:", 1)[0]
+        return active.count("node_") == 2  # the head and the worker
+
+    wait_until(both_nodes_active, "ray status with the cluster's token shows both nodes", 60)
 
 
 @pytest.mark.root
