@@ -22,10 +22,13 @@ from learnai.train.context import JobContext, job_context
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
+    from torch import nn
 
     from hydra_plugins.learnai_optuna_sweeper.trial import JobTrial
     from learnai.tracking.recorder import RunRecorder
-    from learnai.train.loop import History
+    from learnai.train.data import Dataset
+    from learnai.train.loop import History, Trainer
+    from learnai.train.pruning import PruningCallback
 
 log = logging.getLogger("learnai")
 
@@ -59,12 +62,47 @@ def train(cfg: DictConfig) -> float:
 
 def run(cfg: DictConfig) -> Result:
     """Train and track one run; every check that can refuse it comes before its run."""
+    from hydra.utils import instantiate
+
+    job = open_run(cfg)
+    import torch
+
+    try:
+        torch.manual_seed(cfg.trainer.seed)
+        data = instantiate(cfg.data).to(job.device)
+        model = instantiate(cfg.model, n_in=data.n_features).to(job.device)
+        optimizer = instantiate(cfg.optimizer)(model.parameters())
+        log_params(job, cfg)
+        history = make_trainer(cfg, job).fit(model, optimizer, data)
+        result = finish_run(cfg, job, model, data, history)
+    except BaseException as exc:
+        end_failed(job, exc)
+    summarise(result, job)
+    return result
+
+
+@dataclass
+class OpenRun:
+    """A created MLflow run and what its job learnt before creating it."""
+
+    recorder: RunRecorder
+    uri: str
+    device: Any  # torch.device
+    trial: JobTrial | None  # set when an Optuna sweep launched this job
+    is_multirun: bool
+    pruning: PruningCallback | None = None  # the trial's callback, once training starts
+
+
+def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
+    """Validate ``cfg``, check its stores and the machine, pick the device and threads,
+    and create the run. Raises before any run exists when anything would refuse it."""
+    from hydra_plugins.learnai_optuna_sweeper.trial import current_trial
     from learnai.tracking.checks import check_run_stores
     from learnai.tracking.recorder import RunRecorder
     from learnai.tracking.uris import resolve_uri
+    from learnai.train.device import resolve_device, set_threads
     from learnai.train.resources import check_resources
 
-    # 1. Validate: the config's values, its stores and the machine, before any run exists.
     validate(cfg)
     ctx = job_context()
     parent_run_id = cfg.tracking.parent_run_id or ctx.parent_run_id
@@ -76,17 +114,10 @@ def run(cfg: DictConfig) -> Result:
     uri = resolve_uri(cfg.tracking.uri, ctx.base_dir)
     check_run_stores(uri, cfg.tracking.artifact_location, _study_storage(ctx))
     check_resources(cfg, ctx.parallel_jobs)
-    import torch
-    from hydra.utils import instantiate
-
-    from hydra_plugins.learnai_optuna_sweeper.trial import current_trial
-    from learnai.train.device import resolve_device, set_threads
-
-    device = resolve_device(cfg.trainer.device, ctx.job_num)
-    set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
-    trial = current_trial()  # None unless an Optuna sweep launched this job
-
-    # 2. Create the run.
+    if device is None:
+        device = resolve_device(cfg.trainer.device, ctx.job_num)
+        set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
+    trial = current_trial()
     recorder = RunRecorder.start(
         uri,
         cfg.tracking.experiment,
@@ -96,35 +127,20 @@ def run(cfg: DictConfig) -> Result:
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
     )
-    try:
-        if trial is not None:
-            trial.set_user_attr("mlflow_run_id", recorder.run_id)
-        # 3. Build, train, record; 4. draw and log the files; 5. end.
-        torch.manual_seed(cfg.trainer.seed)
-        data = instantiate(cfg.data)
-        model = instantiate(cfg.model, n_in=data.n_features).to(device)
-        optimizer = instantiate(cfg.optimizer)(model.parameters())
-        result, files = _train_and_record(
-            cfg, recorder, model, optimizer, data.to(device), device, trial
-        )
-        with tempfile.TemporaryDirectory(prefix="learnai-") as tmp:
-            files.write(Path(tmp))
-            recorder.log_artifacts(Path(tmp))
-        recorder.end("FINISHED")
-    except BaseException as exc:
-        _end_failed(recorder, exc, uri, trial)
-    result.run_id, result.name = recorder.run_id, recorder.run_name
-    result.experiment_id = recorder.experiment_id
     if trial is not None:
-        trial.set_user_attr("outcome", result.outcome)
-    _summary(result, uri, device, show_ui=not ctx.is_multirun)
-    return result
+        try:
+            trial.set_user_attr("mlflow_run_id", recorder.run_id)
+        except BaseException as exc:
+            end_failed(OpenRun(recorder, uri, device, trial, ctx.is_multirun), exc)
+    return OpenRun(recorder, uri, device, trial, ctx.is_multirun)
 
 
-def _end_failed(recorder: RunRecorder, exc: BaseException, uri: str, trial: Any) -> None:
+def end_failed(job: OpenRun, exc: BaseException) -> None:
     """End the run KILLED (Ctrl-C, SIGTERM) or FAILED, and re-raise: a store that failed
     (full disk, gone) as one line naming it."""
     from learnai.tracking.failures import explain_failure
+
+    recorder, uri, trial = job.recorder, job.uri, job.trial
 
     status = "KILLED" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "FAILED"
     if recorder.end_despite(status) and status == "KILLED":
@@ -190,31 +206,30 @@ def _start_tags(ctx: JobContext, trial: JobTrial | None) -> dict[str, str]:
     return tags
 
 
-def _train_and_record(cfg, recorder, model, optimizer, data, device, trial):
-    """Train and log params, metrics and tags; return the result and the run's files,
-    still to be drawn and logged."""
-    import torch
+def log_params(job: OpenRun, cfg: DictConfig) -> None:
+    """The resolved config as the run's params, secrets masked."""
     from omegaconf import OmegaConf
 
-    from learnai.pictures.artifacts import RunFiles
-    from learnai.secrets import mask_secrets
-    from learnai.tracking.recorder import EpochMetrics, flatten
-    from learnai.train.loop import Trainer, evaluate
+    from learnai.tracking.recorder import flatten
+
+    job.recorder.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
+
+
+def make_trainer(cfg: DictConfig, job: OpenRun) -> Trainer:
+    """The loop with the run's callbacks: metrics, pruning (in a study), progress."""
+    from learnai.tracking.recorder import EpochMetrics
+    from learnai.train.loop import Trainer
     from learnai.train.progress import Progress
 
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    recorder.log_params(flatten(resolved))
-
-    callbacks: list[Any] = [EpochMetrics(recorder)]
-    pruning = None
-    if trial is not None:
+    callbacks: list[Any] = [EpochMetrics(job.recorder)]
+    if job.trial is not None:
         from learnai.train.pruning import PruningCallback
 
-        pruning = PruningCallback(trial, cfg.trainer.report_every)
-        callbacks.append(pruning)
+        job.pruning = PruningCallback(job.trial, cfg.trainer.report_every)
+        callbacks.append(job.pruning)
     callbacks.append(Progress(cfg.trainer.epochs, enabled=cfg.trainer.progress))
     anim = cfg.trainer.animation
-    trainer = Trainer(
+    return Trainer(
         epochs=cfg.trainer.epochs,
         sync_every=cfg.trainer.sync_every,
         diverge_factor=cfg.trainer.diverge_factor,
@@ -222,9 +237,23 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial):
         animate=anim.enabled,
         callbacks=callbacks,
         # a search stops a diverged trial at once; a demo lets the animation show it
-        after_divergence=anim.after_divergence if anim.enabled and trial is None else 0,
+        after_divergence=anim.after_divergence if anim.enabled and job.trial is None else 0,
     )
-    history = trainer.fit(model, optimizer, data)
+
+
+def finish_run(
+    cfg: DictConfig, job: OpenRun, model: nn.Module, data: Dataset, history: History
+) -> Result:
+    """Measure the trained model once, record its outcome and final values, draw and log
+    the run's files, and end the run FINISHED."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from learnai.pictures.artifacts import RunFiles
+    from learnai.secrets import mask_secrets
+    from learnai.train.loop import evaluate
+
+    recorder = job.recorder
     final = evaluate(model, data)  # the one model state every final value describes
     outcome = classify(history, final.val_r2, cfg.trainer.converged_r2)
     finals = {
@@ -239,21 +268,22 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial):
     )
     tags = {
         "outcome": outcome,
-        "device": str(device.type),
-        "device_name": str(device),  # where a parallel job ran: its GPU
+        "device": str(job.device.type),
+        "device_name": str(job.device),  # where a parallel job ran: its GPU
         "torch_threads": torch.get_num_threads(),  # and its share of the cores
         "epochs_run": history.epochs_run,
     }
     if history.diverged_at is not None:
         tags["diverged_epoch"] = history.diverged_at
     recorder.set_tags(tags)
-    if pruning is not None and outcome == "diverged":
-        pruning.report_last_finite(history.val_loss)
+    if job.pruning is not None and outcome == "diverged":
+        job.pruning.report_last_finite(history.val_loss)
 
     label = ""
     if hasattr(model, "coefficients"):
         weights = [finals[f"weight.{i}"] for i in range(len(data.feature_names))]
         label = fitted_equation(weights, data.feature_names, finals["bias"])
+    anim = cfg.trainer.animation
     files = RunFiles.of(
         mask_secrets(OmegaConf.to_yaml(cfg, resolve=True)),
         history,
@@ -265,10 +295,26 @@ def _train_and_record(cfg, recorder, model, optimizer, data, device, trial):
         label,
         cfg.trainer.diverge_factor,
     )
+    with tempfile.TemporaryDirectory(prefix="learnai-") as tmp:
+        files.write(Path(tmp))
+        recorder.log_artifacts(Path(tmp))
+    recorder.end("FINISHED")
     ok = outcome != "diverged" and math.isfinite(final.val_loss)
     objective = final.val_loss if ok else math.inf
-    result = Result("", outcome, objective, final.train_loss, final.val_loss, final.val_r2, label)
-    return result, files
+    result = Result(
+        recorder.run_id,
+        outcome,
+        objective,
+        final.train_loss,
+        final.val_loss,
+        final.val_r2,
+        label,
+        recorder.run_name,
+        recorder.experiment_id,
+    )
+    if job.trial is not None:
+        job.trial.set_user_attr("outcome", outcome)
+    return result
 
 
 def fitted_equation(weights: list[float], features: list[str], bias: float) -> str:
@@ -283,8 +329,9 @@ def fitted_equation(weights: list[float], features: list[str], bias: float) -> s
     return f"{text} {sign} {abs(bias):.3f}"
 
 
-def _summary(result: Result, uri: str, device: Any, show_ui: bool) -> None:
+def summarise(result: Result, job: OpenRun) -> None:
     """One line per run: what it is, how it ended, its losses; and the fitted line."""
+    uri, device, show_ui = job.uri, job.device, not job.is_multirun
     from learnai.tracking.links import ui_command
 
     who = result.name or f"run {result.run_id}"
