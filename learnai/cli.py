@@ -75,7 +75,7 @@ def main() -> None:
 
 
 def _main() -> None:
-    from learnai.commands import dispatch
+    from learnai.commands import COMMANDS, dispatch
     from learnai.config.command_line import check_command_line
     from learnai.tracking.stores import MLFLOW_DEFAULTS
 
@@ -86,7 +86,7 @@ def _main() -> None:
     if code is not None:
         sys.exit(code)
     try:
-        check_command_line(argv, config_dir())
+        check_command_line(argv, config_dir(), commands=COMMANDS)
     except ConfigError as err:
         exit_with(err)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):

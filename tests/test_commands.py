@@ -19,6 +19,7 @@ from helpers.cli import TINY_NO_ANIMATION, run_learnai
 from helpers.processes import REPO
 from helpers.stores import child_runs, mlflow_client, parent_runs, tracking_uri
 
+from learnai.commands import COMMANDS
 from learnai.config import ConfigError
 from learnai.config.command_line import check_command_line
 
@@ -89,14 +90,116 @@ def test_help(tmp_path: Path, argv: list[str], shown: tuple[str, ...], hidden: t
     [
         (["data=data_schema"], "invalid value for data: 'data_schema' (options: linear,"),
         (["optimizer=adam_schema"], "invalid value for optimizer: 'adam_schema' (options: adam"),
-        (["-m", "model=mlp,foo"], "invalid value for model: 'foo' (options: linear, mlp)"),
+        (["-m", "model=mlp,foo"], "invalid value for model: 'foo' (options: mlp, linear)"),
         (["experiment=nope"], "invalid value for experiment: 'nope'"),
         (["optimizer=choice(sgd, nadam)"], "invalid value for optimizer: 'nadam'"),
+        (
+            ["experiment=lr_depth_serach"],
+            "invalid value for experiment: 'lr_depth_serach'; did you mean lr_depth_search? "
+            "(options: lr_depth_search, ",
+        ),
+        (["model=mpl"], "invalid value for model: 'mpl'; did you mean mlp? (options: mlp, linear)"),
     ],
 )
 def test_a_group_option_that_does_not_exist_is_one_error(argv, message) -> None:
+    """The options are listed, the closest spelling first."""
     with pytest.raises(ConfigError, match=r"^" + re.escape(message)):
         check_command_line(argv, CONF)
+
+
+# (command line, the whole message): a key no option holds, told with its closest
+# spellings or the option that has it, in place of Hydra's advice to add it with '+'
+UNKNOWN_KEYS = [
+    (["optimizer.lrr=0.1"], "unknown key optimizer.lrr; did you mean optimizer.lr?"),
+    (["+optimizer.lrr=0.1"], "unknown key optimizer.lrr; did you mean optimizer.lr?"),
+    (["++optimizer.lrr=0.1"], "unknown key optimizer.lrr; did you mean optimizer.lr?"),
+    (["trainer.epoch=3"], "unknown key trainer.epoch; did you mean trainer.epochs?"),
+    (
+        ["trainer.animation.fp=3"],
+        "unknown key trainer.animation.fp; did you mean trainer.animation.fps?",
+    ),
+    (["optimzer.lr=1"], "unknown key optimzer.lr; did you mean optimizer.lr?"),
+    (["optimzer=sgd"], "unknown key or group optimzer; did you mean optimizer?"),
+    (["experimnt=lr_depth_search"], "unknown key or group experimnt; did you mean experiment?"),
+    (
+        ["optimizer.momentum=0.9"],
+        "unknown key optimizer.momentum for optimizer=adam; it exists only with optimizer=sgd",
+    ),
+    (  # a sweep over optimizers: the adam jobs would fail
+        ["-m", "optimizer=sgd,adam", "optimizer.momentum=0.9"],
+        "unknown key optimizer.momentum for optimizer=adam; it exists only with optimizer=sgd",
+    ),
+    (  # the experiment picks the linear model
+        ["experiment=linear_regression", "model.depth=3"],
+        "unknown key model.depth for model=linear; it exists only with model=mlp",
+    ),
+    (["foo.bar=1"], "unknown key foo.bar (keys: data, model, optimizer, trainer, tracking)"),
+    (
+        ["trainer.xyzzy=1"],
+        "unknown key trainer.xyzzy (trainer has: epochs, seed, device, sync_every, "
+        "diverge_factor, converged_r2, num_threads, progress, report_every, animation)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), UNKNOWN_KEYS)
+def test_an_unknown_key_is_one_line_with_the_closest_spelling(argv, message) -> None:
+    with pytest.raises(ConfigError) as err:
+        check_command_line(argv, CONF)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["runz"], "unknown command 'runz'; did you mean runs or rerun? (commands: rerun, runs;"),
+        (["trainer.epochs=1", "lr"], "unknown command 'lr' (commands: rerun, runs;"),
+        (["-m", "runs"], "'runs' is a command: it comes first (learnai runs ...)"),
+    ],
+)
+def test_a_word_that_is_no_command_and_no_override_is_one_line(argv, message) -> None:
+    with pytest.raises(ConfigError, match=r"^" + re.escape(message)):
+        check_command_line(argv, CONF, commands=COMMANDS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--cfg", "job", "optimizer.lr=0.1"],
+        ["--info", "searchpath"],
+        ["-cn", "config", "-p", "optimizer"],
+        ["~optimizer.lr"],
+        ["optimizer=sgd", "optimizer.momentum=0.9"],
+        ["-m", "experiment=lr_depth_search", "hydra.sweeper.n_trials=2"],
+    ],
+)
+def test_flags_their_values_and_real_keys_pass(argv) -> None:
+    check_command_line(argv, CONF, commands=COMMANDS)
+
+
+@pytest.mark.e2e
+def test_the_checks_import_no_heavy_library(tmp_path: Path) -> None:
+    """They run before anything is created: torch, mlflow and optuna take seconds to load."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from learnai.config import ConfigError\n"
+        "from learnai.config.command_line import check_command_line\n"
+        f"conf = {CONF!r}\n"
+        "for argv in (['optimizer.lrr=1'], ['model=foo'], ['runz'], ['optimizer.lr=0.1']):\n"
+        "    try:\n"
+        "        check_command_line(argv, conf, commands=('runs',))\n"
+        "    except ConfigError:\n"
+        "        pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'mlflow', 'optuna',"
+        " 'matplotlib', 'pandas'}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -105,7 +208,7 @@ def test_a_group_option_that_does_not_exist_is_one_error(argv, message) -> None:
         ["optimizer=sgd", "model=linear", "data=polynomial"],
         ["-m", "optimizer=adam,sgd", "optimizer.lr=0.01,1"],
         ["experiment=lr_depth_search", "hydra/sweeper=optuna", "~experiment"],
-        ["experiment=null", "+model.extra=1", "tracking.uri=sqlite:///a=b.db"],
+        ["experiment=null", "+hydra.job.env_set.X=1", "tracking.uri=sqlite:///a=b.db"],
     ],
 )
 def test_real_options_pass(argv) -> None:
@@ -150,11 +253,32 @@ def test_a_logged_config_in_config_dir_is_not_silently_ignored(tmp_path: Path) -
 
 
 @pytest.mark.e2e
-def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
-    proc = run_learnai(tmp_path, "data=data_schema", "trainer.epochs=1", expect=2)
-    assert proc.stderr.strip().splitlines() == [
-        "learnai: invalid value for data: 'data_schema' (options: linear, nonlinear, polynomial)"
-    ]
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["data=data_schema", "trainer.epochs=1"],
+            "learnai: invalid value for data: 'data_schema' (options: linear, nonlinear, "
+            "polynomial)",
+        ),
+        (["optimizer.lrr=0.1"], "learnai: unknown key optimizer.lrr; did you mean optimizer.lr?"),
+        (["+optimizer.lrr=0.1"], "learnai: unknown key optimizer.lrr; did you mean optimizer.lr?"),
+        (
+            ["-m", "optimizer.momentum=0.9"],
+            "learnai: unknown key optimizer.momentum for optimizer=adam; it exists only with "
+            "optimizer=sgd",
+        ),
+        (
+            ["runz"],
+            "learnai: unknown command 'runz'; did you mean runs or rerun? (commands: rerun, "
+            "runs; or key=value overrides, e.g. optimizer.lr=0.1)",
+        ),
+    ],
+    ids=["group-option", "key", "plus-key", "other-option's-key", "command"],
+)
+def test_cli_prints_one_line_and_exits_2(tmp_path: Path, argv: list[str], line: str) -> None:
+    proc = run_learnai(tmp_path, *argv, expect=2)
+    assert proc.stderr.strip().splitlines() == [line]
     assert list(tmp_path.iterdir()) == [], "a refused command creates nothing"
 
 
