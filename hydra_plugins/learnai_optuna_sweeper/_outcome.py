@@ -1,4 +1,9 @@
-"""How one job's outcome is told to its trial (see :mod:`._impl` for the rules)."""
+"""How one job's outcome is told to its trial (see :mod:`._impl` for the rules).
+
+A job that raised ``optuna.TrialPruned`` is recorded PRUNED without Hydra's ``Error
+executing job`` line: pruning is how a trial ends early, not a failure (the job prints
+its own line). Any other exception keeps Hydra's line and becomes a FAIL.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +25,11 @@ def tell(
     import optuna
     from optuna.trial import TrialState
 
+    if isinstance(_raised(ret), optuna.TrialPruned):  # the job told its own line
+        study.tell(trial, state=TrialState.PRUNED)
+        return None
     try:
-        value = ret.return_value  # re-raises the job's exception
+        value = ret.return_value  # re-raises the job's exception, after Hydra's line
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
         return None
@@ -38,6 +46,21 @@ def tell(
         warnings.simplefilter("ignore", UserWarning)  # "nan is not acceptable": FAIL
         study.tell(trial, values)
     return None
+
+
+def _raised(ret: Any) -> BaseException | None:
+    """The exception a failed job raised, read without ``JobReturn.return_value``: that
+    property writes ``Error executing job with overrides: [...]`` to stderr before it
+    re-raises, which for a pruned trial is noise. JobReturn is a dataclass: a copy with
+    the status COMPLETED hands the stored value back as it is."""
+    import dataclasses
+
+    from hydra.core.utils import JobStatus
+
+    if getattr(ret, "status", None) != JobStatus.FAILED or not dataclasses.is_dataclass(ret):
+        return None
+    value = dataclasses.replace(ret, status=JobStatus.COMPLETED).return_value
+    return value if isinstance(value, BaseException) else None
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, err: Exception) -> Exception:
