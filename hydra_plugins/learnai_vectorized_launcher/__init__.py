@@ -1,0 +1,1 @@
+"""``hydra/launcher=vectorized``: a sweep's same-shaped jobs trained as one stacked model."""
