@@ -109,7 +109,9 @@ def _why_not(cfg: DictConfig, chdir: Any, judge: Any) -> str | None:
     return judge(cfg)
 
 
-def _chunks(launcher: VectorizedLauncher, jobs: list[_Job], group: list[int]) -> Iterator[list[int]]:
+def _chunks(
+    launcher: VectorizedLauncher, jobs: list[_Job], group: list[int]
+) -> Iterator[list[int]]:
     """The group in pieces that fit the device's memory and ``max_group``."""
     from learnai.train.device import resolve_device
     from learnai.train.stacked import group_size
@@ -167,7 +169,8 @@ def _prepare(job: _Job) -> None:
     cfg = job.cfg
     HydraConfig.instance().set_config(cfg)
     output_dir = os.path.join(
-        str(OmegaConf.select(cfg, "hydra.sweep.dir")), str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
+        str(OmegaConf.select(cfg, "hydra.sweep.dir")),
+        str(OmegaConf.select(cfg, "hydra.sweep.subdir")),
     )
     with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
         cfg.hydra.runtime.output_dir = os.path.abspath(output_dir)

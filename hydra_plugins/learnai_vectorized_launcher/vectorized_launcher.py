@@ -1,7 +1,6 @@
 """The Launcher Hydra discovers. Thin on purpose: plugin modules are imported on every
 Hydra start, so torch and learnai load only when a sweep launches."""
 
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 

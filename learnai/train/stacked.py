@@ -69,10 +69,8 @@ def group_size(cfg: Any, max_group: int, device: torch.device) -> int:
 
     parts = estimate_bytes(cfg)
     per_member = parts["data"] + parts["training"] + 4 * 200 * int(cfg.trainer.animation.frames)
-    if device.type == "cuda":
-        free = torch.cuda.mem_get_info(device)[0]
-    else:
-        free = available_memory()
+    cuda = device.type == "cuda"
+    free = torch.cuda.mem_get_info(device)[0] if cuda else available_memory()
     if free is None:
         return max_group
     room = int((free * HEADROOM - parts["animation"]) // max(per_member, 1))
@@ -144,7 +142,10 @@ class StackedTrainer:
                     i
                     for i in range(n)
                     if active[i]
-                    and (epoch in frame_at[i] or (states[i].diverged_at is not None and ms[i].trainer.animate))
+                    and (
+                        epoch in frame_at[i]
+                        or (states[i].diverged_at is not None and ms[i].trainer.animate)
+                    )
                     and len(shots[i]) < room[i]
                 ]
                 if want:

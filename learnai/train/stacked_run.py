@@ -159,6 +159,8 @@ class _Progress:
 
     def __call__(self, epoch: int, epochs: int, training: int) -> None:
         if epoch / epochs >= self.next or training == 0:
-            log.info("stacked %d runs: epoch %d/%d, %d training", self.size, epoch, epochs, training)
+            log.info(
+                "stacked %d runs: epoch %d/%d, %d training", self.size, epoch, epochs, training
+            )
             while self.next <= epoch / epochs:
                 self.next += 0.25
