@@ -60,6 +60,7 @@ def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
         return False
     plt = pyplot()
     from matplotlib import colors
+    from matplotlib.markers import MarkerStyle
 
     fig, ax = plt.subplots(figsize=(7.2, 4.8), dpi=100)
     x_name, x_log = axes[0]
@@ -86,6 +87,9 @@ def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
         ]
         values = [t.value if t.value is not None and t.value > 0 else math.nan for t in group]
         if kind in ("diverged", "failed") or norm is None:
+            # an unfilled marker ("x") is drawn by its edge: an edge colour of its own
+            # would be ignored, and matplotlib warns about it
+            edge = {"edgecolors": "black"} if MarkerStyle(marker).is_filled() else {}
             ax.scatter(
                 xs,
                 ys,
@@ -93,8 +97,8 @@ def stability_map(trials: list[FrozenTrial], path: Path, title: str) -> bool:
                 s=90,
                 c=OUTCOME_COLORS[kind],
                 label=kind,
-                edgecolors="black",
                 linewidths=0.5,
+                **edge,
             )
         else:
             scatter = ax.scatter(
@@ -160,16 +164,28 @@ def history_plot(study: optuna.Study, path: Path) -> None:
 
 
 def importances_plot(study: optuna.Study, path: Path) -> dict[str, float]:
+    """Optuna's parameter importances (its default evaluator, PED-ANOVA) as bars; none
+    below two finished trials, where Optuna can only warn that they would be equal."""
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value)
+    ]
+    if len(finished) < 2:
+        log.info("no parameter importances: %d finished trial(s), 2 needed", len(finished))
+        return {}
     try:
         importances = optuna.importance.get_param_importances(study)
-    except (ValueError, RuntimeError) as err:  # too few complete trials, one value only
+    except (ValueError, RuntimeError) as err:  # one value only, no params
         log.info("no parameter importances: %s", err)
         return {}
+    if not importances:
+        return {}
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.5 * len(importances)), dpi=100)
+    fig, ax = plt.subplots(figsize=(6.4, 1.4 + 0.5 * len(importances)), dpi=100)
     names = list(importances)[::-1]
     ax.barh(names, [importances[n] for n in names], color="#1f77b4")
-    ax.set_xlabel("importance (fANOVA)")
+    ax.set_xlabel("importance (Optuna's PED-ANOVA)")
     ax.set_title("parameter importances")
     fig.tight_layout()
     fig.savefig(path)
