@@ -306,8 +306,9 @@ def test_experiments_are_tagged_as_model_training(tmp_path: Path) -> None:
 def test_ui_links_open_the_runs_table() -> None:
     from learnai.tracking.links import experiment_url, run_url, ui_command
 
+    best_first = "orderByKey=metrics.%60final_val_loss%60&orderByAsc=true"
     assert experiment_url("http://h:5000/", "3") == (
-        "http://h:5000/#/experiments/3/runs?workflowType=machine_learning"
+        f"http://h:5000/#/experiments/3/runs?{best_first}&workflowType=machine_learning"
     )
     assert run_url("http://h:5000", "3", "abc", "artifacts/training.gif") == (
         "http://h:5000/#/experiments/3/runs/abc/artifacts/training.gif"
@@ -316,10 +317,11 @@ def test_ui_links_open_the_runs_table() -> None:
     command = ui_command("sqlite:////tmp/x/mlflow.db", "3")
     assert command.endswith(
         " ui --backend-store-uri sqlite:////tmp/x/mlflow.db then open "
-        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning"
+        f"http://127.0.0.1:5000/#/experiments/3/runs?{best_first}&workflowType=machine_learning"
     )
-    assert ui_command("http://u:secret@h:5000", "3") == (
-        "open http://u:***@h:5000/#/experiments/3/runs?workflowType=machine_learning in a browser"
+    assert ui_command("http://u:secret@h:5000", "3", "v1") == (
+        "open http://u:***@h:5000/#/experiments/3/runs?viewStateShareKey=v1"
+        "&workflowType=machine_learning in a browser"
     )
 
 

@@ -180,6 +180,134 @@ def test_config_artifact_reloads_with_resolved_values(small: Recorded) -> None:
     assert OmegaConf.to_container(cfg, resolve=True) == OmegaConf.to_container(cfg)
 
 
+# --- the verdict where the eye lands first; the model; the source ----------------------
+
+
+def test_a_single_run_keeps_the_name_it_was_given_without_overrides(small: Recorded) -> None:
+    """Nothing typed to name it: the experiment's name, then its verdict."""
+    run = small.run
+    verdict = run.data.tags["outcome"]
+    assert run.info.run_name == f"t \u00b7 {verdict}"
+    assert run.data.tags["learnai.name"] == "t"
+    assert small.result.name == "t"  # what the console prints, without the verdict
+
+
+def test_the_name_and_description_carry_the_verdict(
+    converged: Recorded, diverged_search_like: Recorded
+) -> None:
+    run = converged.run
+    assert run.info.run_name == "network_lr_0_01 \u00b7 converged"  # in-process: no overrides
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("**converged**: the network fits the curve")
+    assert f"final val_loss {run.data.metrics['final_val_loss']:.4g}" in note
+    assert "loss_curve.png" in note
+    run = diverged_search_like.run
+    epoch = run.data.tags["diverged_epoch"]
+    assert run.info.run_name == f"lr1_search_like \u00b7 diverged at epoch {epoch}"
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith(f"**diverged at epoch {epoch}**: the loss blew up")
+
+
+def test_a_user_chosen_name_stays_as_given(store: Path) -> None:
+    named = record(store, "named", *QUIET, "trainer.epochs=2", "tracking.run_name=mine")
+    assert named.run.info.run_name == "mine"
+    assert named.run.data.tags["mlflow.note.content"].startswith("**")
+
+
+def test_the_trained_model_loads_and_predicts_the_fit_plot(converged: Recorded) -> None:
+    """``mlflow.pytorch.load_model`` gives back the network the fit plot drew."""
+    import mlflow.pytorch
+    import torch
+    from mlflow.tracking import set_tracking_uri
+
+    run_id = converged.run_id
+    (output,) = converged.run.outputs.model_outputs  # the Models column reads this
+    model = converged.client.get_logged_model(output.model_id)
+    assert model.status == "READY" and model.source_run_id == run_id
+    assert output.step == int(converged.run.data.tags["epochs_run"])
+    z = np.load(converged.download("predictions.npz"))
+    set_tracking_uri(converged.client.tracking_uri)
+    try:
+        for uri in (f"runs:/{run_id}/model", f"models:/{output.model_id}"):
+            net = mlflow.pytorch.load_model(uri)
+            with torch.no_grad():
+                predicted = net(torch.as_tensor(z["grid"][:, None], dtype=torch.float32))
+            np.testing.assert_allclose(predicted.numpy()[:, 0], z["final"], rtol=1e-4, atol=1e-5)
+        info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
+        assert info.signature is not None and info.saved_input_example_info is not None
+    finally:
+        set_tracking_uri("")
+
+
+def test_a_diverged_run_logs_no_model(diverged_search_like: Recorded) -> None:
+    assert not diverged_search_like.run.outputs.model_outputs
+
+
+def test_the_source_and_git_commit_are_mlflows_tags(small: Recorded) -> None:
+    from helpers.processes import REPO
+
+    from learnai.tracking.source import git_head
+
+    tags = small.run.data.tags
+    assert tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.source.name"] == str(REPO / "learnai")
+    commit, branch = git_head(REPO)
+    assert tags["mlflow.source.git.commit"] == commit and len(commit) == 40
+    assert tags.get("mlflow.source.git.branch", "") == branch
+
+
+def test_git_head_reads_branches_packed_refs_and_detached_heads(tmp_path: Path) -> None:
+    from learnai.tracking.source import git_head
+
+    sha, other = "a" * 40, "b" * 40
+    git = tmp_path / "repo" / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    code = tmp_path / "repo" / "pkg" / "sub"
+    code.mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/dev\n")
+    (git / "refs" / "heads" / "dev").write_text(sha + "\n")
+    assert git_head(code) == (sha, "dev")
+    (git / "refs" / "heads" / "dev").unlink()
+    (git / "packed-refs").write_text(f"# pack-refs\n{other} refs/heads/dev\n")
+    assert git_head(code) == (other, "dev")
+    (git / "HEAD").write_text(sha + "\n")
+    assert git_head(code) == (sha, "")
+    assert git_head(tmp_path / "elsewhere") is None or git_head(tmp_path)[0] != sha
+
+
+@pytest.mark.parametrize("name", ["diverged", "converged"])
+def test_log10_losses_chart_a_blow_up_next_to_a_converged_run(
+    request: pytest.FixtureRequest, name: str
+) -> None:
+    recorded: Recorded = request.getfixturevalue(name)
+    for key in ("train_loss", "val_loss"):
+        raw = {m.step: m.value for m in recorded.history(key)}
+        logs = {m.step: m.value for m in recorded.history(f"log10_{key}")}
+        finite = {s: v for s, v in raw.items() if 0 < v < math.inf}
+        assert set(logs) == set(finite) and logs
+        for step, value in logs.items():
+            assert value == pytest.approx(math.log10(finite[step]), rel=1e-6, abs=1e-9)
+    if name == "diverged":
+        assert max(m.value for m in recorded.history("log10_val_loss")) < 40
+
+
+def test_a_single_runs_link_opens_a_view_of_its_runs_best_first(converged: Recorded) -> None:
+    import json
+
+    from learnai.tracking.links import VIEW_TAG_PREFIX, experiment_url
+
+    key = converged.result.view
+    tags = converged.client.get_experiment(converged.run.info.experiment_id).tags
+    view = json.loads(tags[VIEW_TAG_PREFIX + key])
+    assert view["orderByKey"] == "metrics.`final_val_loss`" and view["orderByAsc"] is True
+    assert {"tags.`outcome`", "attributes.`Models`"} <= set(view["selectedColumns"])
+    url = experiment_url("http://h", "1", key)
+    assert (
+        url
+        == f"http://h/#/experiments/1/runs?viewStateShareKey={key}&workflowType=machine_learning"
+    )
+
+
 # --- the tutorial's claims ---------------------------------------------------------------
 
 

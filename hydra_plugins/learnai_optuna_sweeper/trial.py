@@ -82,6 +82,18 @@ class JobTrial:
         """Attach ``value`` to the trial (a link to the job's run in a tracker, ...)."""
         self._storage.set_trial_user_attr(self._trial_id, key, value)
 
+    def save_note(self, markdown: str) -> bool:
+        """The trial's note in optuna-dashboard (markdown, rendered: links open), when
+        optuna-dashboard is installed; whether it was saved. User attrs show as text."""
+        try:
+            from optuna_dashboard import save_note
+        except ImportError:
+            return False
+        import optuna
+
+        save_note(optuna.trial.Trial(self._study, self._trial_id), markdown)
+        return True
+
 
 # One JobTrial per (storage, study, trial) in this process: the study is loaded once.
 _cache: dict[tuple[int, str, int], JobTrial] = {}

@@ -151,3 +151,30 @@ def _short_sweep(value: str) -> str:
     if _SWEEP.match(value):
         return re.sub(r"\s+", "", value)
     return ",".join(short_value(v) for v in value.split(","))
+
+
+VERDICT_SEP = " \u00b7 "  # "lr=1 · diverged at epoch 1": the name, then how it ended
+
+
+def verdict(outcome: str, diverged_at: int | None = None, stopped_at: int | None = None) -> str:
+    """How a run ended, in the words its name carries: ``converged``, ``stalled``,
+    ``diverged at epoch 3``, ``pruned at epoch 20``, ``failed``.
+
+    Example:
+        >>> verdict("diverged", diverged_at=1)
+        'diverged at epoch 1'
+    """
+    if outcome == "diverged" and diverged_at is not None:
+        return f"diverged at epoch {diverged_at}"
+    if outcome == "pruned" and stopped_at is not None:
+        return f"pruned at epoch {stopped_at}"
+    return outcome
+
+
+def with_verdict(name: str, text: str) -> str:
+    """``lr=1`` + ``diverged at epoch 1`` -> ``lr=1 · diverged at epoch 1``: the verdict
+    stays whole within MLflow's limit; the name is cut instead."""
+    tail = VERDICT_SEP + text
+    room = MAX_NAME - len(tail)
+    head = name if len(name) <= room else name[: max(room - 1, 0)] + "\u2026"
+    return head + tail

@@ -6,6 +6,7 @@ few seconds, artifacts in one call at the end, and an end status whatever happen
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -206,6 +207,32 @@ class RunRecorder:
     def log_artifacts(self, local_dir: Path) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir))
 
+    def rename(self, name: str) -> None:
+        """Give the run its final name (its verdict is known only after training)."""
+        name = limit_name(name)
+        self.client.update_run(self.run_id, name=name)
+        self.run_name = name
+
+    def log_model(self, model: Any, example: Any, step: int = 0) -> str:
+        """Log the trained ``model`` with MLflow's PyTorch flavour (``example``: a few
+        input rows); returns its LoggedModel id (see :mod:`learnai.tracking.models`)."""
+        from learnai.tracking.models import log_torch_model
+
+        if self.experiment_id is None:
+            self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
+        return log_torch_model(self.client, self.experiment_id, self.run_id, model, example, step)
+
+    def share_view(self, state: Mapping[str, Any]) -> str:
+        """Store a runs-table view on the run's experiment; returns the key a link opens
+        it with (see :func:`learnai.tracking.links.view_key`)."""
+        from learnai.tracking.links import VIEW_TAG_PREFIX, view_key
+
+        text, key = view_key(state)
+        if self.experiment_id is None:
+            self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
+        self.client.set_experiment_tag(self.experiment_id, VIEW_TAG_PREFIX + key, text)
+        return key
+
     def end(self, status: str = "FINISHED") -> None:
         """Flush what is queued and close the run (FINISHED, FAILED or KILLED)."""
         try:
@@ -250,8 +277,15 @@ class LossChunk(Protocol):
     val_loss: list[float]
 
 
+def log10_losses(values: Iterable[float]) -> list[tuple[int, float]]:
+    """(index, log10 value) of the positive finite losses: a blow-up to 1e19 is 19, not a
+    spike that flattens a converged run's 0.01 to zero on the same chart."""
+    return [(i, math.log10(v)) for i, v in enumerate(values) if 0 < v < math.inf]
+
+
 class EpochMetrics:
-    """Training callback: queue each chunk's epoch losses, flush every few seconds."""
+    """Training callback: queue each chunk's epoch losses (and their log10, which charts
+    well next to a diverged run), flush every few seconds."""
 
     def __init__(self, recorder: RunRecorder) -> None:
         self.recorder = recorder
@@ -260,4 +294,7 @@ class EpochMetrics:
         start = state.new_from  # steps are epochs counted from 1, as plots and console show
         self.recorder.add_series("train_loss", state.train_loss[start:], start + 1)
         self.recorder.add_series("val_loss", state.val_loss[start:], start + 1)
+        for key, losses in (("train_loss", state.train_loss), ("val_loss", state.val_loss)):
+            for i, value in log10_losses(losses[start:]):
+                self.recorder.add_metrics({f"log10_{key}": value}, step=start + 1 + i)
         self.recorder.flush(force=False)

@@ -15,15 +15,27 @@ if TYPE_CHECKING:
 
 
 class PruningCallback:
-    """Report val loss every ``every`` epochs; stop training when the pruner says so."""
+    """Report val loss every ``every`` epochs; stop training when the pruner says so.
 
-    def __init__(self, trial: JobTrial, every: int) -> None:
+    With a ``ceiling`` (learnai passes the validation loss of predicting the mean, where
+    val_r2 = 0), reported values are capped there: a trial that blew up to 6e19 reports
+    the ceiling, and the study's plots (optuna-dashboard's history, intermediate values,
+    slice, EDF) keep the other trials readable. The cap is one number for the whole
+    study and keeps every value below it as it is, so the pruner's comparisons at a step
+    are unchanged except that trials worse than the mean tie; a pruned trial's value (its
+    last intermediate value) stays in the objective's unit, the validation MSE.
+    """
+
+    def __init__(self, trial: JobTrial, every: int, ceiling: float | None = None) -> None:
         self.trial = trial
         self.every = every
+        self.ceiling = ceiling if ceiling is not None and ceiling > 0 else None
         self.last_step = 0
 
     def report(self, step: int, value: float) -> None:
         if math.isfinite(value) and step > self.last_step:
+            if self.ceiling is not None:
+                value = min(value, self.ceiling)
             self.trial.report(value, step)
             self.last_step = step
 

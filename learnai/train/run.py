@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +42,9 @@ class Result:
     final_val_loss: float
     val_r2: float
     equation: str = ""  # a linear model's fitted line, e.g. "y = 2.013 x + 1.001"
-    name: str = ""
+    name: str = ""  # as named before training, without its verdict (what consoles print)
     experiment_id: str | None = None
+    view: str | None = None  # the runs-table view the printed link opens (links.view_key)
 
 
 def train(cfg: DictConfig) -> float:
@@ -73,7 +74,7 @@ def run(cfg: DictConfig) -> Result:
         model = instantiate(cfg.model, n_in=data.n_features).to(job.device)
         optimizer = instantiate(cfg.optimizer)(model.parameters())
         log_params(job, cfg)
-        history = make_trainer(cfg, job).fit(model, optimizer, data)
+        history = make_trainer(cfg, job, data).fit(model, optimizer, data)
         result = finish_run(cfg, job, model, data, history)
     except BaseException as exc:
         end_failed(job, exc)
@@ -91,6 +92,8 @@ class OpenRun:
     trial: JobTrial | None  # set when an Optuna sweep launched this job
     is_multirun: bool
     pruning: PruningCallback | None = None  # the trial's callback, once training starts
+    named: bool = False  # the user chose the run's name: it keeps no verdict
+    shown_params: list[str] = field(default_factory=list)  # the params its view shows
 
 
 def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
@@ -118,6 +121,7 @@ def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
         device = resolve_device(cfg.trainer.device, ctx.job_num)
         set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
     trial = current_trial()
+    shown = _shown_params(cfg, ctx, trial)
     recorder = RunRecorder.start(
         uri,
         cfg.tracking.experiment,
@@ -127,12 +131,27 @@ def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
         artifact_location=cfg.tracking.artifact_location,
         flush_every_s=cfg.tracking.flush_every_s,
     )
+    job = OpenRun(recorder, uri, device, trial, ctx.is_multirun, None, bool(cfg.tracking.run_name))
+    job.shown_params = shown
     if trial is not None:
         try:
-            trial.set_user_attr("mlflow_run_id", recorder.run_id)
+            _link_trial(job)
         except BaseException as exc:
-            end_failed(OpenRun(recorder, uri, device, trial, ctx.is_multirun), exc)
-    return OpenRun(recorder, uri, device, trial, ctx.is_multirun)
+            end_failed(job, exc)
+    return job
+
+
+def _link_trial(job: OpenRun) -> None:
+    """The trial names its run: its id, a link (user attr ``mlflow_run_url``) and, where
+    optuna-dashboard is installed, a note whose markdown link the dashboard renders."""
+    from learnai.tracking.links import run_url, ui_base
+
+    trial, recorder = job.trial, job.recorder
+    assert trial is not None
+    url = run_url(ui_base(job.uri), recorder.experiment_id or "0", recorder.run_id)
+    trial.set_user_attr("mlflow_run_id", recorder.run_id)
+    trial.set_user_attr("mlflow_run_url", url)
+    trial.save_note(f"MLflow run: [{recorder.run_name or recorder.run_id}]({url})")
 
 
 def end_failed(job: OpenRun, exc: BaseException) -> None:
@@ -193,11 +212,29 @@ def _run_name(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> str |
     return naming.child_run_name(swept, number, cfg.tracking.experiment)
 
 
+def _shown_params(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> list[str]:
+    """The params a run's runs-table view shows: what its command line or sweep set."""
+    from learnai.tracking import naming
+
+    if ctx.is_multirun:
+        return list(trial.params) if trial is not None else list(ctx.swept_keys)
+    keys = [naming.override_key(o) for o in ctx.overrides]
+    return [k for k in dict.fromkeys(keys) if _leaf(cfg, k) is not None]
+
+
+def _leaf(cfg: DictConfig, key: str) -> Any:
+    from omegaconf import OmegaConf
+
+    found = OmegaConf.select(cfg, key, default=None)
+    return None if OmegaConf.is_config(found) else found
+
+
 def _start_tags(ctx: JobContext, trial: JobTrial | None) -> dict[str, str]:
     from learnai.secrets import mask_overrides
     from learnai.tracking.recorder import limit_tag
+    from learnai.tracking.source import source_tags
 
-    tags = {f"choice.{k}": str(v) for k, v in ctx.choices.items()}
+    tags = {**source_tags(), **{f"choice.{k}": str(v) for k, v in ctx.choices.items()}}
     if ctx.overrides:
         tags["overrides"] = limit_tag(mask_overrides(ctx.overrides))
     if trial is not None:
@@ -215,8 +252,12 @@ def log_params(job: OpenRun, cfg: DictConfig) -> None:
     job.recorder.log_params(flatten(OmegaConf.to_container(cfg, resolve=True)))
 
 
-def make_trainer(cfg: DictConfig, job: OpenRun) -> Trainer:
-    """The loop with the run's callbacks: metrics, pruning (in a study), progress."""
+def make_trainer(cfg: DictConfig, job: OpenRun, data: Dataset | None = None) -> Trainer:
+    """The loop with the run's callbacks: metrics, pruning (in a study), progress.
+
+    Given ``data``, the trial's intermediate values are capped at the validation loss of
+    predicting the mean (val_r2 = 0), so a blow-up does not flatten the study's plots
+    (see :class:`learnai.train.pruning.PruningCallback`)."""
     from learnai.tracking.recorder import EpochMetrics
     from learnai.train.loop import Trainer
     from learnai.train.progress import Progress
@@ -225,7 +266,8 @@ def make_trainer(cfg: DictConfig, job: OpenRun) -> Trainer:
     if job.trial is not None:
         from learnai.train.pruning import PruningCallback
 
-        job.pruning = PruningCallback(job.trial, cfg.trainer.report_every)
+        ceiling = float(data.y_val.var(unbiased=False)) if data is not None else None
+        job.pruning = PruningCallback(job.trial, cfg.trainer.report_every, ceiling=ceiling)
         callbacks.append(job.pruning)
     callbacks.append(Progress(cfg.trainer.epochs, enabled=cfg.trainer.progress))
     anim = cfg.trainer.animation
@@ -298,6 +340,10 @@ def finish_run(
     with tempfile.TemporaryDirectory(prefix="learnai-") as tmp:
         files.write(Path(tmp))
         recorder.log_artifacts(Path(tmp))
+    name = recorder.run_name  # as created: the name consoles and tables print
+    if outcome != "diverged":  # a blown-up network is not worth loading
+        recorder.log_model(model, data.x_val[:5], step=history.epochs_run)
+    view = _show_verdict(cfg, job, outcome, history, final)
     recorder.end("FINISHED")
     ok = outcome != "diverged" and math.isfinite(final.val_loss)
     objective = final.val_loss if ok else math.inf
@@ -309,12 +355,41 @@ def finish_run(
         final.val_loss,
         final.val_r2,
         label,
-        recorder.run_name,
+        name,
         recorder.experiment_id,
+        view,
     )
     if job.trial is not None:
         job.trial.set_user_attr("outcome", outcome)
     return result
+
+
+def _show_verdict(
+    cfg: DictConfig, job: OpenRun, outcome: str, history: History, final: Any
+) -> str | None:
+    """Put the verdict where the UI shows it first: the run's name (``lr=1 · diverged at
+    epoch 1``; a name the user chose stays as given) and its description. A single run
+    also stores the runs-table view its printed link opens; a sweep's parent stores its
+    children's. Returns that view's key."""
+    from learnai.tracking import naming, notes
+    from learnai.tracking.links import runs_view
+
+    recorder = job.recorder
+    verdict = naming.verdict(outcome, history.diverged_at, history.epochs_run)
+    note = notes.run_note(
+        outcome,
+        verdict,
+        final.val_loss,
+        final.val_r2,
+        history.epochs_run,
+        cfg.trainer.converged_r2,
+    )
+    recorder.set_tags({notes.NOTE_TAG: note, "learnai.name": recorder.run_name})
+    if not job.named and recorder.run_name:
+        recorder.rename(naming.with_verdict(recorder.run_name, verdict))
+    if job.is_multirun:
+        return None
+    return recorder.share_view(runs_view(job.shown_params))
 
 
 def fitted_equation(weights: list[float], features: list[str], bias: float) -> str:
@@ -345,4 +420,4 @@ def summarise(result: Result, job: OpenRun) -> None:
         log.info(
             "run %s on %s | train_loss %.4g", result.run_id, device.type, result.final_train_loss
         )
-        log.info("open the MLflow UI: %s", ui_command(uri, result.experiment_id))
+        log.info("open the MLflow UI: %s", ui_command(uri, result.experiment_id, result.view))
