@@ -45,6 +45,7 @@ __all__ = [
     "open_rdb",
     "open_storage",
     "register_in_memory",
+    "schema_lock",
     "storage_url",
 ]
 
@@ -67,10 +68,9 @@ PG_CONNECT_ARGS = {
 }
 # Drivers that pass URL query parameters on to libpq (no driver: SQLAlchemy's psycopg2).
 _LIBPQ_DRIVERS = {"", "psycopg", "psycopg2", "psycopg2cffi"}
-# Advisory locks are per database: one fixed key for Optuna schemas created by this plugin.
-_PG_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"learnai optuna schema").digest()[:8], "big", signed=True
-)
+# Advisory locks are per database: one fixed key for every schema created under
+# :func:`schema_lock`, Optuna's here and MLflow's by learnai (which uses this lock).
+_PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"learnai schema").digest()[:8], "big", signed=True)
 
 
 def storage_url(storage: Any, base_dir: Path) -> str | None:
@@ -135,8 +135,13 @@ def _bounded(url: str) -> str:
 
 
 @contextlib.contextmanager
-def _schema_lock(url: str) -> Iterator[None]:
-    """Hold the lock under which the storage's schema is created (none for other RDBs)."""
+def schema_lock(url: str) -> Iterator[None]:
+    """Hold the lock under which a store's schema is created: ``<db>.lock`` beside a
+    SQLite file, ``pg_advisory_lock`` (one key per database) for PostgreSQL, none for
+    other databases. Public: learnai creates MLflow's schema under the same lock.
+
+    Raises :class:`StorageError` when another process holds it too long.
+    """
     db = _sqlite_path(url)
     if db is not None:
         with _file_lock(db, url):
@@ -204,7 +209,7 @@ def _new_rdb(url: str, **kwargs: Any) -> RDBStorage:
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if _sqlite_path(url) is not None:
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-    with _schema_lock(url):  # RDBStorage creates the tables it misses
+    with schema_lock(url):  # RDBStorage creates the tables it misses
         return RDBStorage(_bounded(url), engine_kwargs=engine_kwargs, **kwargs)
 
 

@@ -21,20 +21,17 @@ Three things go wrong with stores that learnai does not own alone:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from learnai.config import ConfigError
 from learnai.secrets import mask_secrets
 from learnai.tracking.checks import check_store
+from learnai.tracking.schema_repair import repair
 from learnai.tracking.uris import (
     StoreError,
-    is_postgres,
     resolve_uri,
     sqlite_path,
     with_connect_timeout,
@@ -54,7 +51,6 @@ __all__ = [
 ]
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"  # as in conf/tracking: read by `learnai runs`
-SCHEMA_LOCK_TIMEOUT_S = 120  # creating MLflow's schema takes seconds; a minute is a hang
 # Pauses before trying a fresh schema again after a lock-less creator raced ours (see
 # _open_schema): a fresh store's migrations take ~1.5 s here, the racer is done by then.
 SCHEMA_RETRY_PAUSES_S = (1.0, 2.0)
@@ -72,67 +68,26 @@ MLFLOW_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
-# One key for every schema learnai creates in a database (advisory locks are per database).
-_PG_LOCK_KEY = int.from_bytes(hashlib.sha256(b"learnai schema").digest()[:8], "big", signed=True)
 
 
 @contextlib.contextmanager
 def schema_lock(uri: str) -> Iterator[None]:
     """Hold the lock under which the schema of the store at ``uri`` is created.
 
-    SQLite: ``<db>.lock`` next to the file. PostgreSQL: ``pg_advisory_lock`` on its own
-    connection (waits at most :data:`SCHEMA_LOCK_TIMEOUT_S`).
+    The Optuna sweeper's own lock (one for both tools, so they cannot disagree):
+    ``<db>.lock`` beside a SQLite file, ``pg_advisory_lock`` on its own connection for
+    PostgreSQL; it waits at most two minutes (the sweeper's ``SCHEMA_LOCK_TIMEOUT_S``), then raises
+    :class:`StoreError`.
     """
+    from hydra_plugins.learnai_optuna_sweeper.storage import StorageError
+    from hydra_plugins.learnai_optuna_sweeper.storage import schema_lock as sweepers_lock
+
     with contextlib.ExitStack() as stack:
-        db = sqlite_path(uri)
-        if db is not None:
-            db.parent.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(_file_lock(Path(str(db) + ".lock"), uri))
-        elif is_postgres(uri):
-            stack.enter_context(_pg_advisory_lock(uri))
+        try:
+            stack.enter_context(sweepers_lock(uri))
+        except StorageError as err:
+            raise StoreError(mask_secrets(str(err))) from None
         yield
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path, uri: str) -> Iterator[None]:
-    lock = FileLock(str(path), timeout=SCHEMA_LOCK_TIMEOUT_S)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise StoreError(
-            f"{mask_secrets(uri)}: another process has held {path} for "
-            f"{SCHEMA_LOCK_TIMEOUT_S} s while creating the schema"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextlib.contextmanager
-def _pg_advisory_lock(uri: str) -> Iterator[None]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(with_connect_timeout(uri), poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f"SET lock_timeout = '{SCHEMA_LOCK_TIMEOUT_S}s'"))
-            try:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
-            except Exception as exc:
-                raise StoreError(
-                    f"{mask_secrets(uri)}: waited {SCHEMA_LOCK_TIMEOUT_S} s for the schema "
-                    f"lock held by another process ({type(exc).__name__})"
-                ) from None
-            conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
-                conn.commit()
-    finally:
-        engine.dispose()
 
 
 _clients: dict[str, MlflowClient] = {}
@@ -178,7 +133,15 @@ def _open_schema(uri: str) -> MlflowClient:
         with contextlib.suppress(Exception):
             return whole()
         time.sleep(pause_s)
-    return whole()  # the last try's error is the one raised
+    db = sqlite_path(uri)
+    try:
+        return whole()
+    except Exception:
+        # Still failing after the pauses, under learnai's lock: a SQLite migration that
+        # died half-way left its copies (schema_repair); else the error is raised as it is.
+        if db is None or not repair(db, uri, mask_secrets(uri)):
+            raise
+    return whole()
 
 
 def open_optuna_storage(url: str | None) -> RDBStorage | None:

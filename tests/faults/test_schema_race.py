@@ -302,3 +302,78 @@ def test_a_lockless_mlflow_client_creating_the_same_new_store_is_waited_out(
     assert client.returncode == 0, client_output  # it finished its schema first
     assert learnai.returncode == 0, err
     _assert_one_whole_schema(uri)
+
+
+# MLflow's own client creating a fresh SQLite store, SIGKILLed by the kernel at the
+# first statement that starts with argv[2] (an OOM kill, or a plain `mlflow ui` racing a
+# first run and crashing mid-way, leaves the same): SQLite commits each statement of
+# Alembic's batch migrations on its own, so the killed migration's copy table stays.
+KILLED_MID_MIGRATION = """
+import os, signal, sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+@event.listens_for(Engine, "connect")
+def _trace(dbapi_conn, _record):
+    def on_statement(sql):
+        if sql.lstrip().upper().startswith(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    dbapi_conn.set_trace_callback(on_statement)
+
+from mlflow import MlflowClient
+MlflowClient(sys.argv[1]).search_experiments()
+"""
+
+
+def _kill_mid_migration(uri: str, statement: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_MIGRATION, uri, statement],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert {t for t in _tables(uri) if t.startswith("_alembic_tmp_")}, "nothing left half-made"
+
+
+def test_a_store_left_half_migrated_is_mended_by_the_next_run(tmp_path: Path) -> None:
+    """The killed migration had copied ``latest_metrics`` into its ``_alembic_tmp_``
+    table, the original still whole: the next run drops the leftover, migrates again
+    under learnai's lock, and is recorded; ``learnai runs`` reads it."""
+    from helpers.cli import TINY_NO_ANIMATION, run_learnai
+    from helpers.stores import mlflow_client, only_run, tracking_uri
+
+    uri = tracking_uri(tmp_path)
+    _kill_mid_migration(uri, "INSERT INTO _ALEMBIC_TMP_LATEST_METRICS")
+    run_learnai(tmp_path, "tracking.experiment=mended", *TINY_NO_ANIMATION)
+    _assert_one_whole_schema_with(uri, experiments={"Default", "mended"})
+    assert only_run(mlflow_client(tmp_path), "mended").info.status == "FINISHED"
+    listing = run_learnai(tmp_path, "runs")
+    assert "mended" in listing.stdout + listing.stderr
+
+
+def test_a_half_done_migration_step_that_cannot_run_again_is_named_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """Killed in a step that had already added a column (``metrics.step``) before its
+    copy: that step cannot run again, so nothing is guessed; ``prepare`` says what
+    happened and what to do, in one line."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    _kill_mid_migration(uri, "INSERT INTO _ALEMBIC_TMP_METRICS")
+    proc = _prepare(uri)
+    _out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("learnai:")]
+    assert len(lines) == 1 and "half-migrated by a process that died" in lines[0], err
+    assert "restore a backup" in lines[0] and "Traceback" not in err, err
+
+
+def _assert_one_whole_schema_with(uri: str, experiments: set[str]) -> None:
+    """MLflow's tables at its latest version, no leftover copy, the given experiments."""
+    from mlflow import MlflowClient
+
+    tables = _tables(uri)
+    assert {"experiments", "runs", "latest_metrics", "alembic_version"} <= tables, tables
+    assert not {t for t in tables if t.startswith("_alembic_tmp_")}, tables
+    found = MlflowClient(tracking_uri=uri).search_experiments()  # verifies the version
+    assert {e.name for e in found} == experiments
