@@ -93,7 +93,12 @@ def test_grid_has_one_parent_and_a_child_per_job(grid: Sweep) -> None:
         assert child.data.tags[PARENT_TAG] == parent_id
         assert child.info.status == "FINISHED"
         assert "learnai.sweep" not in child.data.tags
-    assert [c.info.run_name for c in grid.children] == ["lr=0.01", "lr=1"]
+    epoch = grid.child_by_lr(1.0).data.tags["diverged_epoch"]
+    assert [c.info.run_name for c in grid.children] == [
+        "lr=0.01 \u00b7 converged",
+        f"lr=1 \u00b7 diverged at epoch {epoch}",
+    ]
+    assert [c.data.tags["learnai.name"] for c in grid.children] == ["lr=0.01", "lr=1"]
     # Nothing else in the experiment: exactly the parent and its children.
     assert len(all_runs(grid.client, "grid")) == 3
 
@@ -116,6 +121,36 @@ def test_grid_parent_is_finished_with_a_summary(grid: Sweep) -> None:
     assert tags["sweep.best_run_id"] == grid.child_by_lr(0.01).info.run_id
     assert "optimizer.lr=0.01,1" in tags["sweep.overrides"]
     assert len(re.findall(r"sweep: 2 runs: 1 converged, 1 diverged", grid.output)) == 1
+
+
+def test_grid_parent_describes_the_sweep_and_logs_the_best_run(grid: Sweep) -> None:
+    """As MLflow's hyperparameter-tuning examples do: the best child's params and loss on
+    the parent, under names no child has; a description with counts and links."""
+    parent, best = grid.parent, grid.child_by_lr(0.01)
+    exp = parent.info.experiment_id
+    assert parent.data.params == {"best.optimizer.lr": "0.01"}
+    assert parent.data.metrics["best_val_loss"] == best.data.metrics["final_val_loss"]
+    assert not {k for k in parent.data.metrics if k.startswith("final_")}
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith("**Sweep of 2 runs: 1 converged, 1 diverged.**")
+    assert f"Best: [lr=0.01](#/experiments/{exp}/runs/{best.info.run_id})" in note
+    comparison = f"[comparison.png](#/experiments/{exp}/runs/{parent.info.run_id}/artifacts/"
+    assert comparison + "comparison.png)" in note
+    for child in grid.children:
+        assert child.data.tags["mlflow.note.content"].startswith("**")
+
+
+def test_the_printed_link_opens_the_sweeps_view_best_first(grid: Sweep) -> None:
+    """The view the link names is stored on the experiment, as MLflow's Share button
+    stores one: sorted by final_val_loss (children listed flat), swept params shown."""
+    from learnai.tracking.links import VIEW_TAG_PREFIX
+
+    (key,) = re.findall(r"\?viewStateShareKey=(learnai-[0-9a-f]+)&workflowType=", grid.output)
+    tags = grid.client.get_experiment(grid.parent.info.experiment_id).tags
+    view = json.loads(tags[VIEW_TAG_PREFIX + key])
+    assert view["orderByKey"] == "metrics.`final_val_loss`" and view["orderByAsc"] is True
+    assert "params.`optimizer.lr`" in view["selectedColumns"]
+    assert "attributes.`Models`" in view["selectedColumns"]
 
 
 def test_grid_parent_has_the_report_artifacts(grid: Sweep, tmp_path: Path) -> None:
@@ -223,7 +258,8 @@ def test_a_job_is_finished_while_the_next_one_trains(tmp_path: Path) -> None:
         uri = tracking_uri(tmp_path)
         children = wait_for_runs(uri, "live", 2, job=proc)
         first, second = sorted(children, key=lambda r: r.info.start_time)
-        assert (first.info.run_name, first.info.status) == ("epochs=20", "FINISHED")
+        assert first.info.status == "FINISHED"
+        assert first.info.run_name.startswith("epochs=20 \u00b7 ")  # and its verdict
         assert second.info.status == "RUNNING"
         (parent,) = parent_runs(mlflow_client(tmp_path), "live")
         assert parent.info.status == "RUNNING"

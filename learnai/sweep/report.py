@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from learnai.sweep import children as sweep_runs
-from learnai.tracking.links import ui_command
+from learnai.tracking.links import runs_view, ui_command
+from learnai.tracking.notes import NOTE_TAG, sweep_note
 from learnai.tracking.recorder import RunRecorder
 
 log = logging.getLogger("learnai")
@@ -53,6 +54,7 @@ class Child:
 class SweepSummary:
     children: list[Child]
     parent_run_id: str
+    view: str | None = None  # the runs-table view the printed link opens (links.view_key)
 
     @property
     def best(self) -> Child | None:
@@ -77,7 +79,7 @@ class SweepSummary:
                 best.val_r2,
                 best.run_id,
             )
-        log.info("open the MLflow UI: %s", ui_command(uri, experiment_id))
+        log.info("open the MLflow UI: %s", ui_command(uri, experiment_id, self.view))
 
 
 def _metric(run: Any, key: str) -> float:
@@ -93,7 +95,8 @@ def collect(uri: str, parent_run_id: str) -> list[Child]:
         children.append(
             Child(
                 run_id=run.info.run_id,
-                run_name=run.info.run_name or "",
+                # as named before its verdict was added: what the console printed
+                run_name=tags.get("learnai.name") or run.info.run_name or "",
                 status=status,
                 outcome=outcome,
                 overrides=tags.get("overrides", ""),
@@ -247,9 +250,18 @@ def report_sweep(uri: str, recorder: RunRecorder) -> SweepSummary:
     counts = summary.counts()
     recorder.set_tags({"sweep.runs": len(children), **{f"sweep.{k}": n for k, n in counts.items()}})
     best = summary.best
+    swept = _swept_keys(children)
     if best is not None:
         recorder.set_tags({"sweep.best_run_id": best.run_id})
+        # as MLflow's hyperparameter-tuning examples do; names no child has, so the
+        # parent adds no dot to the children's charts of params and final losses
         recorder.add_metrics({"best_val_loss": best.final_val_loss})
+        recorder.log_params({f"best.{k}": best.params.get(k, "") for k in swept})
+    summary.view = recorder.share_view(runs_view(swept))
+    files = [COMPARISON, SIDE_BY_SIDE, TABLE_CSV] if children else []
+    described = (best.run_name, best.run_id, best.final_val_loss, best.val_r2) if best else None
+    note = sweep_note(recorder.experiment_id or "0", recorder.run_id, counts, described, files)
+    recorder.set_tags({NOTE_TAG: note})
     if not children:
         return summary
     with tempfile.TemporaryDirectory(prefix="learnai-sweep-") as tmp:

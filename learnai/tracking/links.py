@@ -31,11 +31,6 @@ SORT_METRIC = "final_val_loss"  # lower is better; diverged runs have none and c
 BEST_FIRST = "orderByKey=metrics.%60final_val_loss%60&orderByAsc=true"
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # the UI's own key for a shared view
 VIEW_PARAM = "viewStateShareKey"
-# What to press where no link can steer the UI (its chart view's axes).
-CHART_HINT = (
-    "in the UI, Chart view: log10_val_loss and log10_train_loss keep a diverged run "
-    "readable next to a converged one (or a chart's gear icon: Y-axis log scale)"
-)
 
 
 def experiment_url(server: str, experiment_id: str, view: str | None = None) -> str:
