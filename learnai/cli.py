@@ -9,10 +9,10 @@ reported on and ended after the last job, whatever ends the sweep (see
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -24,10 +24,9 @@ register_configs()
 
 def config_dir() -> str:
     """``conf/`` of a source checkout (editable install), else the wheel's ``learnai/conf``."""
-    source = Path(__file__).resolve().parent.parent / "conf"
-    if (source / "config.yaml").is_file():
-        return str(source)
-    return str(Path(__file__).resolve().parent / "conf")
+    from learnai.config.command_line import learnai_conf_dir
+
+    return learnai_conf_dir()
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
@@ -35,6 +34,7 @@ def _entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from learnai.train.orphan import LauncherGone
     from learnai.train.run import train
 
     try:
@@ -44,6 +44,13 @@ def _entry(cfg: DictConfig) -> float:
             raise  # the sweeper records this job as failed
         exit_with(err)
         raise  # not reached: exit_with exits
+    except LauncherGone as gone:
+        # An orphaned job, its run already ended KILLED. Its process is a launcher's
+        # worker (joblib's would wait minutes for work that never comes, swallowing any
+        # exception): nothing is left to wait for, so it ends here, at once.
+        print(gone.code, file=sys.stderr, flush=True)
+        logging.shutdown()
+        os._exit(1)
 
 
 def _terminate(signum: int, frame: object) -> None:

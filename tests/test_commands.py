@@ -366,6 +366,115 @@ def test_rerun_reproduces_the_logged_run(
     assert same(new.data.params) == same(old.data.params)
 
 
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """One tiny Adam run in a store of its own: (tracking URI, run id)."""
+    where = tmp_path_factory.mktemp("recorded")
+    result = inproc.run(where, "trainer.animation.enabled=false")
+    return tracking_uri(where), result.run_id
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (["optimizer.lrr=0.1"], "unknown key optimizer.lrr; did you mean optimizer.lr?"),
+        (["trainer.epoch=3"], "unknown key trainer.epoch; did you mean trainer.epochs?"),
+        (
+            ["optimizer.momentum=0.9"],
+            "unknown key optimizer.momentum for optimizer=adam; it exists only with optimizer=sgd",
+        ),
+        (["model=foo"], "invalid value for model: 'foo' (options: mlp, linear)"),
+        (["model=mpl"], "invalid value for model: 'mpl'; did you mean mlp? (options: mlp, linear)"),
+        (["optimizer.lr=0"], "invalid value for optimizer.lr: 0 (must be a finite number > 0)"),
+        (
+            ["+optimizer.lrr=1"],
+            "invalid override '+optimizer.lrr=1' (a rerun takes plain key=value)",
+        ),
+        (
+            ["experiment=linear_regression"],
+            "experiment=linear_regression sets values across the config: a rerun cannot apply "
+            "it (start a new run: learnai experiment=linear_regression ...)",
+        ),
+    ],
+    ids=[
+        "key",
+        "nested-key",
+        "other-option's-key",
+        "option",
+        "option-typo",
+        "value",
+        "plus",
+        "experiment",
+    ],
+)
+def test_rerun_checks_its_overrides_as_the_command_line(
+    recorded: tuple[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    overrides: list[str],
+    line: str,
+) -> None:
+    from learnai.commands import rerun
+
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as learnai's CLI
+    uri, run_id = recorded
+    runs_before = len(mlflow_client_at(uri).search_runs(experiment_ids=_all_experiments(uri)))
+    assert rerun.main([run_id, "--tracking-uri", uri, *overrides]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"learnai rerun: {line}"]
+    assert len(mlflow_client_at(uri).search_runs(_all_experiments(uri))) == runs_before
+
+
+def test_rerun_takes_a_group_option_and_its_keys(recorded: tuple[str, str], tmp_path: Path) -> None:
+    """``optimizer=sgd`` replaces the logged optimizer with SGD's config, so its keys
+    (momentum) can be set too."""
+    from learnai.commands.rerun import load_config
+
+    uri, run_id = recorded
+    local = mlflow_client_at(uri).download_artifacts(run_id, "config.yaml", str(tmp_path))
+    cfg = load_config(Path(local), ["optimizer=sgd", "optimizer.momentum=0.5", "optimizer.lr=0.2"])
+    assert cfg.optimizer._target_ == "torch.optim.SGD"
+    assert (cfg.optimizer.momentum, cfg.optimizer.lr) == (0.5, 0.2)
+    assert cfg.model._target_ == "learnai.train.models.GeneralFit"  # the rest as logged
+
+
+def test_rerun_finds_a_run_by_a_unique_start_of_its_id(recorded: tuple[str, str]) -> None:
+    from learnai.commands.rerun import _resolve
+    from learnai.tracking.uris import StoreError
+
+    uri, run_id = recorded
+    client = mlflow_client_at(uri)
+    assert _resolve(client, uri, run_id) == run_id
+    experiment = client.get_run(run_id).info.experiment_id
+    # 17 more runs: two of the 18 ids share a first character (16 hex digits)
+    others = [client.create_run(experiment).info.run_id for _ in range(17)]
+    for other in others:
+        client.delete_run(other)  # deleted runs are not found (nor ambiguous)
+    assert _resolve(client, uri, run_id[:6]) == run_id
+    for other in others:
+        client.restore_run(other)
+    ids = [run_id, *others]
+    shared = next(i[0] for i in ids if sum(j.startswith(i[0]) for j in ids) > 1)
+    with pytest.raises(StoreError, match=rf"^run id '{shared}' is ambiguous: it starts "):
+        _resolve(client, uri, shared)
+    unknown = next(c for c in "0123456789abcdef" if not any(i.startswith(c) for i in ids))
+    with pytest.raises(StoreError, match=rf"^no run '{unknown}' in sqlite:"):
+        _resolve(client, uri, unknown)
+    with pytest.raises(StoreError, match=r"^no run 'nothex' in "):
+        _resolve(client, uri, "nothex")
+    for other in others:
+        client.delete_run(other)
+
+
+def mlflow_client_at(uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def _all_experiments(uri: str) -> list[str]:
+    return [e.experiment_id for e in mlflow_client_at(uri).search_experiments()]
+
+
 # --- runs / rerun on stores that are not there (e2e) ----------------------------------------
 
 

@@ -16,6 +16,7 @@ sweep's parent are dropped (a rerun stands alone).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +31,8 @@ RERUN_TAG = "learnai.rerun_of"
 
 def load_config(text_or_path: Path, overrides: list[str]) -> Any:
     """The logged YAML merged onto learnai's schema (types checked), plus ``overrides``
-    (``key=value``)."""
+    (``key=value``, checked as the command line's are: :class:`ConfigError` names a key
+    or group option that does not exist)."""
     from omegaconf import OmegaConf
 
     from learnai.config import LearnaiConfig
@@ -46,7 +48,10 @@ def load_config(text_or_path: Path, overrides: list[str]) -> Any:
     cfg = OmegaConf.merge(OmegaConf.structured(LearnaiConfig), logged)
     cfg.tracking.parent_run_id = None  # a rerun stands alone, whatever sweep it was in
     if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+        from learnai.config.command_line import learnai_conf_dir
+        from learnai.config.overrides import apply_overrides
+
+        cfg = apply_overrides(cfg, overrides, learnai_conf_dir())
     return cfg
 
 
@@ -56,14 +61,16 @@ def main(argv: list[str]) -> int:
         prog="learnai rerun",
         description="Train again from the config.yaml a run logged; record a new run.",
     )
-    parser.add_argument("run", help="the run's id, or a downloaded config.yaml")
+    parser.add_argument(
+        "run", help="the run's id (or a unique start of it), or a downloaded config.yaml"
+    )
     parser.add_argument("overrides", nargs="*", help="optional key=value changes")
     parser.add_argument(
         "--tracking-uri",
         help="store to read the run from and record the rerun in "
         "(default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides before or after --tracking-uri
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         print(f"learnai rerun: invalid override {bad[0]!r} (expected key=value)", file=sys.stderr)
@@ -82,10 +89,9 @@ def main(argv: list[str]) -> int:
                     raise StoreError(f"no config file {source}")
                 path = source
             else:
-                run_id = args.run
-                path, name = _download(uri, run_id, Path(tmp))
+                path, name, run_id = _download(uri, args.run, Path(tmp))
             cfg = load_config(path, args.overrides)
-    except StoreError as err:
+    except (StoreError, ConfigError) as err:
         print(f"learnai rerun: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # OmegaConf: a value that does not fit the schema
@@ -94,7 +100,7 @@ def main(argv: list[str]) -> int:
         return 2
     cfg.tracking.uri = uri
     cfg.tracking.run_name = f"rerun of {name}"[:250]
-    print(f"learnai: re-running {args.run} in {mask_secrets(uri)}", file=sys.stderr)
+    print(f"learnai: re-running {run_id or args.run} in {mask_secrets(uri)}", file=sys.stderr)
 
     from learnai.train.run import run
 
@@ -114,17 +120,40 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _download(uri: str, run_id: str, dst: Path) -> tuple[Path, str]:
-    """Fetch the run's ``config.yaml``; :class:`StoreError` naming what is missing."""
+def _download(uri: str, run: str, dst: Path) -> tuple[Path, str, str]:
+    """Fetch the ``config.yaml`` of the run ``run`` names (its id or a unique start of
+    it): the file, the run's name and its id; :class:`StoreError` naming what is missing."""
     client = open_existing(uri)
-    try:
-        run = client.get_run(run_id)
-    except Exception as err:
-        from learnai.secrets import mask_secrets
-
-        raise StoreError(f"no run {run_id!r} in {mask_secrets(uri)}") from err
+    run_id = _resolve(client, uri, run)
+    found = client.get_run(run_id)
     try:
         local = client.download_artifacts(run_id, CONFIG_ARTIFACT, str(dst))
     except Exception as err:
         raise StoreError(f"run {run_id} has no {CONFIG_ARTIFACT} artifact to re-run") from err
-    return Path(local), run.info.run_name or run_id
+    return Path(local), found.info.run_name or run_id, run_id
+
+
+def _resolve(client: Any, uri: str, run: str) -> str:
+    """The full id of the one run whose id is or starts with ``run``."""
+    from learnai.secrets import mask_secrets
+
+    try:
+        return client.get_run(run).info.run_id
+    except Exception:
+        pass
+    if not re.fullmatch(r"[0-9a-fA-F]{1,31}", run):
+        raise StoreError(f"no run {run!r} in {mask_secrets(uri)}")
+    try:
+        experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        matches = client.search_runs(
+            experiments, f"attributes.run_id LIKE '{run.lower()}%'", max_results=11
+        )
+    except Exception as err:
+        raise StoreError(f"cannot search {mask_secrets(uri)} for run {run!r}: {err}") from err
+    if not matches:
+        raise StoreError(f"no run {run!r} in {mask_secrets(uri)}")
+    if len(matches) > 1:
+        ids = ", ".join(m.info.run_id for m in matches[:10])
+        more = ", ..." if len(matches) > 10 else ""
+        raise StoreError(f"run id {run!r} is ambiguous: it starts {ids}{more}; type more of it")
+    return matches[0].info.run_id

@@ -25,6 +25,15 @@ _CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 _CONFIG_NAME_FLAGS = ("--config-name", "-cn")
 
 
+def learnai_conf_dir() -> str:
+    """``conf/`` of a source checkout (editable install), else the wheel's ``learnai/conf``."""
+    package = Path(__file__).resolve().parent.parent
+    source = package.parent / "conf"
+    if (source / "config.yaml").is_file():
+        return str(source)
+    return str(package / "conf")
+
+
 def _flag_value(argv: list[str], flags: tuple[str, ...]) -> str | None:
     for i, arg in enumerate(argv):
         for flag in flags:
@@ -89,7 +98,7 @@ def check_words(argv: list[str], commands: Collection[str]) -> None:
         )
 
 
-def _bad_option(group: str, value: str, options: set[str]) -> ConfigError:
+def bad_option(group: str, value: str, options: set[str]) -> ConfigError:
     near = closest(value, sorted(options))
     hint = f"; did you mean {' or '.join(near)}?" if near else ""
     return ConfigError(
@@ -141,7 +150,7 @@ def check_command_line(argv: list[str], conf_dir: str, commands: Collection[str]
             continue
         for value in _group_values(override):
             if value not in options[group] and value != "null":
-                raise _bad_option(group, value, options[group])
+                raise bad_option(group, value, options[group])
     _check_keys(parsed, tuple(dirs), _flag_value(argv, _CONFIG_NAME_FLAGS) or "config", options)
 
 
@@ -190,10 +199,10 @@ def _check_keys(
             return
         for override in values:
             if not keys.has_key(tree, override.key_or_group):
-                raise _unknown_key(override.key_or_group, tree, layout, choices, options)
+                raise unknown_key(override.key_or_group, tree, layout, choices, options)
 
 
-def _unknown_key(
+def unknown_key(
     key: str, tree: dict[str, Any], layout: Any, typed: dict[str, str | None], options: Any
 ) -> ConfigError:
     """One line for a key the config lacks: the option that has it, else the closest

@@ -44,20 +44,18 @@ class ConfSource:
         return None
 
 
-def _schema_keys(name: str) -> dict[str, Any]:
-    """The key tree of a structured config registered in Hydra's ConfigStore."""
+def _schema(name: str) -> Any:
+    """A structured config registered in Hydra's ConfigStore (``/adam_schema``)."""
     from hydra.core.config_store import ConfigStore
 
     try:
-        node = ConfigStore.instance().load(f"{name.lstrip('/')}.yaml").node
+        return ConfigStore.instance().load(f"{name.lstrip('/')}.yaml").node
     except Exception as err:
         raise Unreadable(name) from err
-    from omegaconf import OmegaConf
 
-    values = OmegaConf.to_container(node, resolve=False, throw_on_missing=False)
-    if not isinstance(values, dict):
-        raise Unreadable(name)
-    return _keys_of(values)
+
+def _schema_keys(name: str) -> dict[str, Any]:
+    return tree_of(_schema(name))
 
 
 def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
@@ -91,25 +89,43 @@ def _keys_of(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _keys_of(v) if isinstance(v, dict) else None for k, v in values.items()}
 
 
-def option_tree(source: ConfSource, group: str, option: str) -> dict[str, Any] | None:
-    """The keys one group option holds (its schemas' keys plus its own); None for a
-    ``_global_`` option (an experiment), which sets values but adds no keys."""
+def option_config(source: ConfSource, group: str, option: str) -> Any:
+    """One group option's config as Hydra would place it under ``group``: its schemas
+    merged with its own values (a DictConfig); None for a ``_global_`` option (an
+    experiment), which sets values elsewhere and adds no keys."""
+    from omegaconf import OmegaConf
+
     path = source.option_file(group, option)
     if path is None:
         raise Unreadable(f"{group}/{option}")
     own, defaults, is_global = _load_yaml(path)
     if is_global:
         return None
-    tree: dict[str, Any] = {}
+    parts = []
     for entry in defaults:
         if entry == "_self_":
             continue
-        if isinstance(entry, str) and entry.startswith("/"):
-            _merge(tree, _schema_keys(entry))
-        else:
+        if not (isinstance(entry, str) and entry.startswith("/")):
             raise Unreadable(f"{group}/{option}: defaults entry {entry!r}")
-    _merge(tree, _keys_of(own))
-    return tree
+        parts.append(_schema(entry))
+    try:
+        return OmegaConf.merge(*parts, own)
+    except Exception as err:  # a value its schema refuses: Hydra's to report
+        raise Unreadable(f"{group}/{option}") from err
+
+
+def option_tree(source: ConfSource, group: str, option: str) -> dict[str, Any] | None:
+    """The keys one group option holds; None for a ``_global_`` option."""
+    node = option_config(source, group, option)
+    return None if node is None else tree_of(node)
+
+
+def tree_of(node: Any) -> dict[str, Any]:
+    """``{key: subtree}`` of a DictConfig, a leaf's subtree None (missing values too)."""
+    from omegaconf import OmegaConf
+
+    values = OmegaConf.to_container(node, resolve=False, throw_on_missing=False)
+    return _keys_of(values) if isinstance(values, dict) else {}
 
 
 @dataclass
