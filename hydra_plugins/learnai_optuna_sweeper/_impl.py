@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 
 from . import _results as results
 from . import factory, search_space, settings
-from ._heartbeat import Heartbeat
+from ._heartbeat import Heartbeat, fail_orphaned_trials
 from ._outcome import tell
 from .storage import STUDY_ENV, TRIAL_ENV, mask, open_storage, register_in_memory, storage_url
 
@@ -189,6 +189,7 @@ class OptunaSweeperImpl:
             register_in_memory(study.study_name, storage)
         if self.heartbeat_interval is not None:
             optuna.storages.fail_stale_trials(study)
+        fail_orphaned_trials(study)  # left RUNNING by a killed sweep, heartbeat or not
         self.storage_obj = storage
         return study
 

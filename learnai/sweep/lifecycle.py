@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from learnai.config import ConfigError, exit_with
 from learnai.secrets import mask_secrets
 from learnai.sweep.validation import compose_sweep, sweep_params, validate_sweep
-from learnai.train.context import LINK_GROUP, PARENT_ENV, SWEPT_ENV
+from learnai.train.context import LAUNCHER_ENV, LINK_GROUP, PARENT_ENV, SWEPT_ENV
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -94,7 +94,9 @@ class Sweep:
         sweep varies (``hydra.job.env_set``, read back by :func:`job_context`)."""
         from hydra.core.config_store import ConfigStore
 
-        env = {}
+        from learnai.train.orphan import launcher_id
+
+        env = {LAUNCHER_ENV: launcher_id()}  # a job whose launcher dies stops (orphan.py)
         if self.recorder is not None:
             env[PARENT_ENV] = self.recorder.run_id
         if self.swept_keys:

@@ -13,6 +13,7 @@ from typing import Any
 LINK_GROUP = "sweep_link"
 PARENT_ENV = "LEARNAI_PARENT_RUN_ID"
 SWEPT_ENV = "LEARNAI_SWEPT_KEYS"  # comma-separated keys the sweep varies
+LAUNCHER_ENV = "LEARNAI_LAUNCHER"  # host:pid of the command that launched the job
 
 
 @dataclass
@@ -21,6 +22,7 @@ class JobContext:
     is_multirun: bool = False
     sweep_dir: Path | None = None
     parent_run_id: str | None = None  # handed to each job by learnai's entry point
+    launcher: str | None = None  # host:pid of that entry point: a job stops once it is gone
     swept_keys: list[str] = field(default_factory=list)  # what the sweep varies
     parallel_jobs: int = 1
     job_num: int | None = None  # hydra.job.num in a multirun: picks the job's GPU
@@ -78,6 +80,7 @@ def job_context() -> JobContext:
         ctx.is_multirun = True
         ctx.sweep_dir = sweep_dir_of(hc)
         ctx.parent_run_id = hc.job.env_set.get(PARENT_ENV)
+        ctx.launcher = hc.job.env_set.get(LAUNCHER_ENV)
         ctx.swept_keys = [k for k in str(hc.job.env_set.get(SWEPT_ENV, "")).split(",") if k]
         ctx.parallel_jobs = effective_jobs(hc.launcher.get("n_jobs"))
         ctx.job_num = hc.job.get("num")

@@ -260,6 +260,7 @@ def make_trainer(cfg: DictConfig, job: OpenRun, data: Dataset | None = None) -> 
     (see :class:`learnai.train.pruning.PruningCallback`)."""
     from learnai.tracking.recorder import EpochMetrics
     from learnai.train.loop import Trainer
+    from learnai.train.orphan import LauncherWatch
     from learnai.train.progress import Progress
 
     callbacks: list[Any] = [EpochMetrics(job.recorder)]
@@ -270,6 +271,8 @@ def make_trainer(cfg: DictConfig, job: OpenRun, data: Dataset | None = None) -> 
         job.pruning = PruningCallback(job.trial, cfg.trainer.report_every, ceiling=ceiling)
         callbacks.append(job.pruning)
     callbacks.append(Progress(cfg.trainer.epochs, enabled=cfg.trainer.progress))
+    if watch := LauncherWatch.of(job_context().launcher):  # a sweep job outlives no launcher
+        callbacks.append(watch)
     anim = cfg.trainer.animation
     return Trainer(
         epochs=cfg.trainer.epochs,
