@@ -67,14 +67,18 @@ bench-scale: $(STAMP)
 STUDY_STORE ?= sqlite:///mlruns/optuna.db
 
 # Both take learnai's schema lock first: a UI started beside a first run must not race
-# it creating the store's tables.
+# it creating the store's tables. Each serves on 127.0.0.1:PORT (make ui PORT=5001); a
+# taken port is refused in one line (mlflow ui would exit 0 after uvicorn's error).
 ui: $(STAMP)
+	@$(PY) -m learnai.commands.port_check $(PORT) ui
 	$(PY) -m learnai.tracking.stores prepare $(STORE)
-	$(PY) -m mlflow ui --backend-store-uri $(STORE)
+	$(PY) -m mlflow ui --backend-store-uri $(STORE) --port $(PORT)
 
+dashboard: PORT = 8080
 dashboard: $(STAMP)
+	@$(PY) -m learnai.commands.port_check $(PORT) dashboard
 	$(PY) -m learnai.tracking.stores prepare --optuna $(STUDY_STORE)
-	$(VENV)/bin/optuna-dashboard $(STUDY_STORE)
+	$(VENV)/bin/optuna-dashboard $(STUDY_STORE) --port $(PORT)
 
 # A team's tracking server: runs in a database, artifacts served over HTTP (no shared
 # folder), bound to loopback unless HOST says otherwise. The password goes in PGPASSWORD.
