@@ -3,8 +3,10 @@
 A tiny sweep and a tiny study are recorded; ``mlflow server`` and ``optuna-dashboard``
 serve them on loopback ports; headless Chromium (Debian's ``chromium`` package, driven
 by playwright; never a browser playwright downloads itself) opens the experiment, the
-parent run and a child run. The test asserts on what renders: the nested runs with
-their names, and the pictures as loaded images with the artifact's own size.
+parent run and a child run. The test asserts on what renders: the runs table the printed
+link opens (each run's verdict in its name, best first, the best run's model in the
+Models column, no click needed), and the pictures as loaded images with the artifact's
+own size; in optuna-dashboard, each trial's note links its MLflow run.
 Screenshots are kept in ``test-output/`` (git-ignored).
 
 The browser is Debian's Chromium at /usr/bin/chromium (``.ci/install-browser``).
@@ -12,6 +14,7 @@ The browser is Debian's Chromium at /usr/bin/chromium (``.ci/install-browser``).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +26,7 @@ from helpers.processes import REPO
 from helpers.servers import Server
 from helpers.stores import child_runs, download, mlflow_client, optuna_storage, parent_runs
 
-from learnai.tracking.links import experiment_url, run_url
+from learnai.tracking.links import run_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -126,10 +129,12 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The sweep's folder, and the link it printed (on ``mlflow ui``'s default address)."""
     cwd = tmp_path_factory.mktemp("ui_sweep")
-    run_learnai(cwd, "-m", "optimizer.lr=0.01,1", *TINY)
-    return cwd
+    proc = run_learnai(cwd, "-m", "optimizer.lr=0.01,1", *TINY)
+    (link,) = re.findall(r"then open (http://127\.0\.0\.1:5000/\S+)", proc.stdout + proc.stderr)
+    return cwd, link
 
 
 @pytest.fixture(scope="module")
@@ -151,43 +156,69 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- the MLflow UI --------------------------------------------------------------------------
 
 
-def test_mlflow_ui_shows_nested_named_runs_and_their_pictures(
-    sweep: Path, page: Any, screenshots: Any, serve: Any, tmp_path: Path
+def row_text(page: Any, run_id: str) -> str:
+    """A run's row as shown: the grid draws the pinned name and the other columns as
+    two row elements with the same id."""
+    rows = page.locator(f"[role=row][row-id='{run_id}']")
+    return " | ".join(rows.nth(i).inner_text() for i in range(rows.count()))
+
+
+def test_the_printed_link_shows_each_runs_verdict_and_the_best_model(
+    sweep: tuple[Path, str], page: Any, screenshots: Any, serve: Any, tmp_path: Path
 ) -> None:
-    client = mlflow_client(sweep)
+    """The first sight: from the link the sweep printed, without a click, every child's
+    verdict in its name, best first, and the best run's model in the Models column."""
+    cwd, link = sweep
+    client = mlflow_client(cwd)
+    (parent,) = parent_runs(client, "learnai")
+    children = child_runs(client, "learnai", parent.info.run_id)
+    by_name = {c.data.tags["learnai.name"]: c for c in children}
+    best, worst = by_name["lr=0.01"], by_name["lr=1"]
+    base = serve(Server.mlflow(tmp_path / "server", store=client.tracking_uri)).uri
+    page.goto(link.replace("http://127.0.0.1:5000", base))
+    names = [best.info.run_name, worst.info.run_name]
+    assert names == ["lr=0.01 \u00b7 converged", f"lr=1 \u00b7 diverged at epoch "
+                     f"{worst.data.tags['diverged_epoch']}"]  # fmt: skip
+    links = [page.get_by_role("link", name=name, exact=True).first for name in names]
+    for name_link in links:
+        name_link.wait_for()  # shown without unfolding the parent
+    assert "/runs" in page.url and "overview" not in page.url
+    top, below = (name_link.bounding_box()["y"] for name_link in links)
+    assert top < below, "best first"
+    page.wait_for_function(  # the Models column of the best run names its model
+        "id => Array.from(document.querySelectorAll(`[role=row][row-id='${id}']`))"
+        ".some(r => /\\bmodel\\b/.test(r.innerText))",
+        arg=best.info.run_id,
+    )
+    assert "model" not in row_text(page, worst.info.run_id), "a diverged run logs no model"
+    assert "final_val_loss" in page.inner_text("body")  # a column, no configuring needed
+    close_assistant(page)
+    screenshots(page, "mlflow-first-sight")
+
+
+def test_mlflow_ui_shows_the_runs_pictures_and_descriptions(
+    sweep: tuple[Path, str], page: Any, screenshots: Any, serve: Any, tmp_path: Path
+) -> None:
+    cwd, _ = sweep
+    client = mlflow_client(cwd)
     exp = client.get_experiment_by_name("learnai")
     assert exp.tags.get("mlflow.experimentKind") == "custom_model_development"
     (parent,) = parent_runs(client, "learnai")
-    children = {r.info.run_name: r for r in child_runs(client, "learnai", parent.info.run_id)}
+    children = {
+        r.data.tags["learnai.name"]: r for r in child_runs(client, "learnai", parent.info.run_id)
+    }
     assert set(children) == {"lr=0.01", "lr=1"}, set(children)
     converged = children["lr=0.01"]
     comparison = download(client, parent.info.run_id, "comparison.png", tmp_path)
     gif = download(client, converged.info.run_id, "training.gif", tmp_path)
+    base = serve(Server.mlflow(tmp_path / "server", store=client.tracking_uri)).uri
 
-    store = client.tracking_uri
-    base = serve(Server.mlflow(tmp_path / "server", store=store)).uri
-    # The experiment opens on its runs table (not the GenAI overview), parent on top.
-    page.goto(experiment_url(base, exp.experiment_id))
-    parent_name = page.get_by_role("link", name=parent.info.run_name, exact=True).first
-    parent_name.wait_for()
-    assert "/runs" in page.url and "overview" not in page.url
-    child_rows = {
-        name: page.locator(f"[role=row][row-id='{child.info.run_id}']")
-        for name, child in children.items()
-    }
-    # Children are folded under the parent: hidden until its + is clicked, then shown
-    # below it and indented.
-    assert all(row.count() == 0 for row in child_rows.values())
-    parent_row = page.locator(f"[role=row][row-id='{parent.info.run_id}']").first
-    parent_row.locator("button").first.click()
-    top = parent_name.bounding_box()
-    for name in children:
-        link = page.get_by_role("link", name=name, exact=True).first
-        link.wait_for()
-        box = link.bounding_box()
-        assert box["y"] > top["y"] and box["x"] > top["x"] + 10, (name, box, top)
+    # The parent's page: the sweep's description, with a link to the best run.
+    page.goto(run_url(base, exp.experiment_id, parent.info.run_id))
+    page.get_by_text("Sweep of 2 runs: 1 converged, 1 diverged.").first.wait_for()
+    page.get_by_role("link", name="lr=0.01", exact=True).first.wait_for()
     close_assistant(page)
-    screenshots(page, "mlflow-experiment")
+    screenshots(page, "mlflow-parent-description")
 
     # The parent's comparison figure, rendered from the artifact store.
     page.goto(run_url(base, exp.experiment_id, parent.info.run_id, "artifacts/comparison.png"))
@@ -198,12 +229,18 @@ def test_mlflow_ui_shows_nested_named_runs_and_their_pictures(
     # A child's training animation, under the child's name.
     page.goto(run_url(base, exp.experiment_id, converged.info.run_id, "artifacts/training.gif"))
     wait_for_image(page, *image_size(gif))
-    page.get_by_text("lr=0.01", exact=True).first.wait_for()
+    page.get_by_text(converged.info.run_name, exact=True).first.wait_for()
     close_assistant(page)
     screenshots(page, "mlflow-child-training-gif")
 
 
 # --- optuna-dashboard -----------------------------------------------------------------------
+
+
+def trials(cwd: Path) -> list[Any]:
+    import optuna
+
+    return optuna.load_study(study_name="ui_study", storage=optuna_storage(cwd)).trials
 
 
 def test_optuna_dashboard_shows_the_study(
@@ -221,4 +258,10 @@ def test_optuna_dashboard_shows_the_study(
     page.goto(page.url.rstrip("/") + "/trials")
     page.get_by_text("2 Trials", exact=True).wait_for()
     assert "Trial 0" in page.inner_text("body") and "Trial 1" in page.inner_text("body")
+    # Each trial's note links its MLflow run (a rendered markdown link, not text).
+    run_links = page.locator("a[href*='#/experiments/'][href*='/runs/']")
+    run_links.first.wait_for()
+    hrefs = {run_links.nth(i).get_attribute("href") for i in range(run_links.count())}
+    expected = {t.user_attrs["mlflow_run_url"] for t in trials(study)}
+    assert hrefs <= expected and hrefs, (hrefs, expected)
     screenshots(page, "optuna-dashboard-trials")

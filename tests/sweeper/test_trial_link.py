@@ -101,3 +101,42 @@ def test_the_app_runs_alone_without_a_trial(tmp_path: Path) -> None:
     proc = run_python(tmp_path, str(APP), "steps=3")
     assert proc.returncode == 0, proc.stderr
     assert not list(tmp_path.glob("*.db")), "no study outside a sweep"
+
+
+# --- learnai's side: capped reports, the trial's note -------------------------------------
+
+
+@pytest.fixture
+def job_trial(tmp_path: Path):
+    """A trial of a real SQLite study, reached as a job reaches it."""
+    from hydra_plugins.learnai_optuna_sweeper.trial import JobTrial
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    asked = study.ask()
+    return JobTrial(storage, study, asked.number), study, asked
+
+
+def test_reports_are_capped_at_the_ceiling_and_keep_what_is_below(job_trial) -> None:
+    """A blow-up to 6.2e19 reports the ceiling (the loss of predicting the mean), so the
+    dashboard's plots stay readable; values below it are reported as they are."""
+    from learnai.train.pruning import PruningCallback
+
+    trial, study, _ = job_trial
+    callback = PruningCallback(trial, every=1, ceiling=2.0)
+    callback.report(1, 0.5)
+    callback.report(2, 6.2e19)
+    callback.report(3, float("inf"))  # not finite: not reported
+    callback.report_last_finite([0.5, 6.2e19, 7e25, float("nan")])
+    assert study.trials[0].intermediate_values == {1: 0.5, 2: 2.0, 3: 2.0}
+    uncapped = PruningCallback(trial, every=1)
+    uncapped.report(4, 6.2e19)
+    assert study.trials[0].intermediate_values[4] == 6.2e19
+
+
+def test_a_trial_note_holds_a_markdown_link(job_trial) -> None:
+    from optuna_dashboard import get_note
+
+    trial, _, asked = job_trial
+    assert trial.save_note("MLflow run: [lr=1](http://127.0.0.1:5000/#/experiments/1/runs/r)")
+    assert get_note(asked) == "MLflow run: [lr=1](http://127.0.0.1:5000/#/experiments/1/runs/r)"
