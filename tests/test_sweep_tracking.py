@@ -138,6 +138,8 @@ def test_grid_parent_describes_the_sweep_and_logs_the_best_run(grid: Sweep) -> N
     assert comparison + "comparison.png)" in note
     for child in grid.children:
         assert child.data.tags["mlflow.note.content"].startswith("**")
+    for key in ("mlflow.source.name", "mlflow.source.git.commit"):  # the Source column
+        assert parent.data.tags[key] == best.data.tags[key]
 
 
 def test_the_printed_link_opens_the_sweeps_view_best_first(grid: Sweep) -> None:

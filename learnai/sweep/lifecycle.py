@@ -164,8 +164,10 @@ def _check_stores(cfg: DictConfig, uri: str, sweeper: str) -> None:
 def _create_parent(cfg: DictConfig, uri: str, sweeper: str, overrides: list[str]) -> RunRecorder:
     from learnai.secrets import mask_overrides
     from learnai.tracking.recorder import RunRecorder, limit_tag
+    from learnai.tracking.source import source_tags
 
     tags = {
+        **source_tags(),  # the Source column and git commit, as on every child
         "learnai.sweep": "true",
         "sweep.overrides": limit_tag(mask_overrides(overrides)),
         "sweep.sweeper": sweeper,
