@@ -353,7 +353,7 @@ def test_rerun_reproduces_the_logged_run(
     )
     assert len(reruns) == 1
     new = reruns[0]
-    assert new.info.run_name == f"rerun of {old.info.run_name}"
+    assert new.info.run_name == f"rerun of {old.data.tags['learnai.name']}"  # not its verdict
     assert new.info.status == "FINISHED"
     assert new.data.tags["outcome"] == "converged"
     for key in ("final_train_loss", "final_val_loss", "val_r2"):
@@ -586,3 +586,109 @@ def test_runs_show_optuna_trial_states(study: Path) -> None:
     )
     proc = run_learnai(study, "runs", "cmd_study")
     assert "0 COMPLETE" in proc.stdout or "0 PRUNED" in proc.stdout
+
+
+# --- learnai runs --sort / --best, on runs written as learnai writes them (in-process) ------
+
+LONG_PARENT = "learnai 12-04 10:32:37: lr=10,2,0.5 model.hidden=8,16 trainer.epochs=20"
+
+
+@pytest.fixture(scope="module")
+def runs_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two sweeps and a plain run in a real MLflow store, with learnai's tags: the first
+    sweep names its best run, the second does not (its best is found by val_loss)."""
+    from mlflow import MlflowClient
+
+    from learnai.tracking.recorder import PARENT_TAG
+
+    uri = inproc.new_store_at(tmp_path_factory.mktemp("runs") / "mlflow.db")
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("learnai")
+    clock = iter(range(1_000, 100_000, 1_000))
+
+    def run(name: str, tags: dict[str, str], params=None, metrics=None, parent=None) -> str:
+        tags = {**tags, **({PARENT_TAG: parent} if parent else {})}
+        made = client.create_run(experiment, start_time=next(clock), tags=tags, run_name=name)
+        rid = made.info.run_id
+        for key, value in (params or {}).items():
+            client.log_param(rid, key, value)
+        for key, value in (metrics or {}).items():
+            client.log_metric(rid, key, value)
+        client.set_terminated(rid, "FINISHED")
+        return rid
+
+    first = run(LONG_PARENT, {"learnai.sweep": "true", "sweep.overrides": "optimizer.lr=10,2,0.5"})
+    children = {}
+    for lr, loss, outcome in (
+        ("10", 9e9, "diverged"),
+        ("2", 0.5, "stalled"),
+        ("0.5", 0.05, "converged"),
+    ):
+        children[lr] = run(
+            f"lr={lr}",
+            {"outcome": outcome, "overrides": f"optimizer.lr={lr} trainer.epochs=20"},
+            {"optimizer.lr": str(float(lr)), "trainer.epochs": "20"},
+            {"final_val_loss": loss, "final_train_loss": loss},
+            parent=first,
+        )
+    client.set_tag(first, "sweep.best_run_id", children["0.5"])
+    run("epochs=20", {"outcome": "converged", "overrides": "trainer.epochs=20"},
+        metrics={"final_val_loss": 0.2})  # fmt: skip
+    second = run("learnai #2: depth=1,2", {"learnai.sweep": "true"})
+    for depth, loss in (("1", 0.3), ("2", 0.1)):
+        run(f"depth={depth}", {"outcome": "converged", "overrides": f"model.depth={depth}"},
+            {"model.depth": depth}, {"final_val_loss": loss}, parent=second)  # fmt: skip
+    return uri
+
+
+def _table(uri: str, capsys: pytest.CaptureFixture[str], *args: str) -> list[list[str]]:
+    """``learnai runs``' rows, each as (name, outcome, swept...)."""
+    from learnai.commands import runs
+
+    assert runs.main(["--tracking-uri", uri, *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
+
+
+def test_runs_prints_values_as_run_names_do_and_whole_names(runs_store, capsys) -> None:
+    rows = _table(runs_store, capsys)
+    assert rows[0][0] == LONG_PARENT  # not cut at 50 characters
+    swept = {row[0]: row[2] for row in rows if row[0].startswith("lr=")}
+    assert swept == {"lr=10": "lr=10", "lr=2": "lr=2", "lr=0.5": "lr=0.5"}  # not lr=10.0
+
+
+def test_runs_sort_orders_each_sweeps_children_under_their_parent(runs_store, capsys) -> None:
+    names = [row[0] for row in _table(runs_store, capsys, "--sort", "lr")]
+    assert names[:4] == [LONG_PARENT, "lr=0.5", "lr=2", "lr=10"]  # as numbers, not text
+    names = [row[0] for row in _table(runs_store, capsys, "--sort=-val_loss")]
+    at = names.index(LONG_PARENT)
+    assert names[at : at + 4] == [LONG_PARENT, "lr=10", "lr=2", "lr=0.5"]
+    names = [row[0] for row in _table(runs_store, capsys, "--sort", "final_val_loss")]
+    # top level: the plain run (0.2) first; the sweeps have no loss of their own: last
+    assert names == [
+        "epochs=20", LONG_PARENT, "lr=0.5", "lr=2", "lr=10",
+        "learnai #2: depth=1,2", "depth=2", "depth=1",
+    ]  # fmt: skip
+    names = [row[0] for row in _table(runs_store, capsys, "--sort=-start")]
+    assert names[0] == "learnai #2: depth=1,2" and names[1:3] == ["depth=2", "depth=1"]
+
+
+def test_runs_best_shows_each_sweeps_best_run(runs_store, capsys) -> None:
+    names = [row[0] for row in _table(runs_store, capsys, "--best")]
+    # the first sweep names its best run; the second's is found by its lowest val_loss
+    assert names == [LONG_PARENT, "lr=0.5", "learnai #2: depth=1,2", "depth=2"]
+    import learnai
+
+    frame = learnai.runs_frame("learnai", runs_store)
+    assert sorted(frame[frame["best"]]["name"]) == ["depth=2", "lr=0.5"]
+
+
+def test_runs_sort_by_an_unknown_key_is_one_line(runs_store, capsys) -> None:
+    from learnai.commands import runs
+
+    assert runs.main(["--tracking-uri", runs_store, "--sort", "val_los"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("learnai runs: unknown sort key 'val_los'; did you mean val_loss")
+    assert runs.main(["--tracking-uri", runs_store, "--sort", "lrr"]) == 2
+    assert "did you mean lr?" in capsys.readouterr().err

@@ -17,7 +17,7 @@ import argparse
 import math
 import sys
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from learnai.commands.trial_states import TrialStates
 from learnai.tracking.recorder import PARENT_TAG
@@ -44,6 +44,7 @@ COLUMNS = [
     "trial",
     "trial_state",
     "start_time",
+    "best",
 ]
 
 
@@ -72,6 +73,7 @@ def runs_frame(
     trials = TrialStates(uri, optuna_storage)
     ordered = _nest(runs)
     swept = _swept(runs)
+    best = _best(runs)
     rows = []
     for run in ordered:
         tags, metrics = run.data.tags, run.data.metrics
@@ -82,10 +84,10 @@ def runs_frame(
                 "experiment": names.get(run.info.experiment_id, run.info.experiment_id),
                 "run_id": run.info.run_id,
                 "parent_run_id": tags.get(PARENT_TAG),
-                "name": run.info.run_name,
+                "name": tags.get("learnai.name") or run.info.run_name,  # without its verdict
                 "status": run.info.status,
                 "outcome": tags.get("outcome", "sweep" if tags.get("learnai.sweep") else None),
-                "swept": values or tags.get("overrides"),
+                "swept": _as_typed(values, tags.get("overrides")) or tags.get("overrides"),
                 "final_train_loss": metrics.get("final_train_loss", math.nan),
                 "final_val_loss": metrics.get(
                     "final_val_loss", metrics.get("best_value", math.nan)
@@ -95,6 +97,7 @@ def runs_frame(
                 "trial": number,
                 "trial_state": state,
                 "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
+                "best": run.info.run_id in best,
                 **values,
             }
         )
@@ -179,66 +182,54 @@ def _swept(runs: list[Run]) -> dict[str, dict[str, str]]:
     return out
 
 
+def _as_typed(values: dict[str, str], overrides: str | None) -> dict[str, str]:
+    """The swept values as the job's overrides typed them (``lr=1``, as the run's name
+    says, where the logged param reads ``1.0``); the logged param where none did."""
+    from learnai.tracking import naming
+
+    typed = naming.swept_values((overrides or "").split(), values)
+    return {k: typed.get(k, v) for k, v in values.items()}
+
+
+_NOT_BEST = {"diverged", "failed", "pruned"}
+
+
+def _best(runs: list[Run]) -> set[str]:
+    """Each sweep's best child: the one its parent names (``sweep.best_run_id``), else
+    the finished child of lowest final val_loss that neither diverged nor was pruned."""
+    by_parent: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        if PARENT_TAG in run.data.tags:
+            by_parent[run.data.tags[PARENT_TAG]].append(run)
+    parents = _by_id(runs)
+    best: set[str] = set()
+    for parent_id, group in by_parent.items():
+        named = (
+            parents[parent_id].data.tags.get("sweep.best_run_id") if parent_id in parents else None
+        )
+        if named in {r.info.run_id for r in group}:
+            best.add(named)
+            continue
+        scored = [
+            (r.data.metrics["final_val_loss"], r.info.run_id)
+            for r in group
+            if r.info.status == "FINISHED"
+            and r.data.tags.get("outcome") not in _NOT_BEST
+            and math.isfinite(r.data.metrics.get("final_val_loss", math.nan))
+        ]
+        if scored:
+            best.add(min(scored)[1])
+    return best
+
+
 # --- the command ------------------------------------------------------------------------
 
 
-def _fmt_loss(x: Any) -> str:
-    return f"{x:.4g}" if _present(x) else ""
-
-
-def _fmt_swept(value: Any) -> str:
-    from learnai.tracking import naming
-
-    if isinstance(value, dict):
-        names = naming.short_keys(list(value))
-        return " ".join(f"{names[k]}={naming.short_value(str(v))}" for k, v in value.items())
-    return "" if value is None else str(value)
-
-
-def _present(value: Any) -> bool:
-    import pandas as pd
-
-    return value is not None and not pd.isna(value)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "\u2026"
-
-
-def format_table(frame: pd.DataFrame) -> str:
-    """The frame as a fixed-width text table, children indented under their parent."""
-    header = ["run", "outcome", "swept", "train_loss", "val_loss", "trial", "run_id"]
-    depth: dict[str, int] = {}
-    lines = []
-    for row in frame.to_dict("records"):
-        level = depth.get(row["parent_run_id"], -1) + 1 if row["parent_run_id"] else 0
-        depth[row["run_id"]] = level
-        outcome = row["outcome"] if row["status"] == "FINISHED" else row["status"]
-        trial = ""
-        if _present(row["trial"]):
-            state = row["trial_state"] if _present(row["trial_state"]) else ""
-            trial = f"{int(row['trial'])} {state}".strip()
-        lines.append(
-            [
-                _cut("  " * level + str(row["name"] or ""), 50),
-                str(outcome or ""),
-                _cut(_fmt_swept(row["swept"]), 60),
-                _fmt_loss(row["final_train_loss"]),
-                _fmt_loss(row["final_val_loss"]),
-                trial,
-                row["run_id"],
-            ]
-        )
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    out += [
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    ]
-    return "\n".join(out)
-
-
 def main(argv: list[str]) -> int:
-    """``learnai runs [EXPERIMENT] [--tracking-uri URI] [--optuna-storage URL]``."""
+    """``learnai runs [EXPERIMENT] [--tracking-uri URI] [--optuna-storage URL]
+    [--sort KEY] [--best]``."""
+    from learnai.commands.runs_table import SortKeyError, best_only, format_table, sort_frame
+
     parser = argparse.ArgumentParser(
         prog="learnai runs", description="List the runs of a tracking store as a table."
     )
@@ -250,10 +241,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--optuna-storage", help="study storage for trial states, when the runs do not name it"
     )
+    parser.add_argument(
+        "--sort",
+        metavar="KEY",
+        help="order runs (a sweep's children among themselves) by KEY: val_loss, "
+        "train_loss, val_r2, start, name, outcome, trial or a param (lr, optimizer.lr); "
+        "--sort=-KEY for descending",
+    )
+    parser.add_argument(
+        "--best", action="store_true", help="only each sweep's best run, under its parent"
+    )
     args = parser.parse_args(argv)
     try:
         frame = runs_frame(args.experiment, args.tracking_uri, args.optuna_storage)
-    except StoreError as err:
+        if args.best:
+            frame = best_only(frame)
+        if args.sort:
+            params = [c for c in frame.columns if c not in COLUMNS]
+            frame = sort_frame(frame, args.sort, params)
+    except (StoreError, SortKeyError) as err:
         print(f"learnai runs: {err}", file=sys.stderr)
         return 2
     if frame.empty:
