@@ -84,6 +84,7 @@ def main() -> None:
 def _main() -> None:
     from learnai.commands import COMMANDS, dispatch
     from learnai.config.command_line import check_command_line
+    from learnai.secrets import move_secrets
     from learnai.tracking.stores import MLFLOW_DEFAULTS
 
     for key, value in MLFLOW_DEFAULTS.items():  # bounded waits; the user's values win
@@ -92,6 +93,11 @@ def _main() -> None:
     code = dispatch(argv)  # learnai runs ..., learnai rerun ...
     if code is not None:
         sys.exit(code)
+    # Passwords typed in URLs go to the environment before Hydra writes the overrides
+    # into every job's files (learnai.secrets.move_secrets).
+    argv, secret_env = move_secrets(argv, os.environ)
+    os.environ.update(secret_env)
+    sys.argv[1:] = argv
     try:
         check_command_line(argv, config_dir(), commands=COMMANDS)
     except ConfigError as err:

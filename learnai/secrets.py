@@ -28,6 +28,7 @@ __all__ = [
     "mask_override",
     "mask_overrides",
     "mask_secrets",
+    "move_secrets",
 ]
 
 MASK = "***"
@@ -140,3 +141,73 @@ class MaskingFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         return True
+
+
+# A whole URL value with a password: scheme://user:password@rest, the password running
+# to the last '@' (it may hold '@', '/' and ':'), as :data:`_URL_SECRET` reads it.
+_CREDENTIALED_URL = re.compile(
+    r"^(?P<scheme>[a-zA-Z][\w+.-]*)://(?P<user>[^:/@\s]*):(?P<pw>\S+)@(?P<rest>[^@\s]*)$"
+)
+# Characters a password cannot hold unencoded in a URL's user part.
+_URL_UNSAFE = re.compile(r"[@/?#\s]")
+
+
+def move_secrets(argv: list[str], environ: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """``argv`` with every password typed in a URL override moved out, and the
+    environment variables that now carry them.
+
+    Hydra writes the command line's overrides into every job's ``.hydra/overrides.yaml``,
+    ``hydra.yaml`` and ``config.yaml``; MLflow prints an ``http://user:pw@host`` tracking
+    URI in its "View run ... at:" lines. So before Hydra composes, the ``learnai``
+    command moves the password into the environment: an ``http(s)`` ``tracking.uri``'s
+    user and password into ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``
+    (MLflow's own), any other URL's password into ``LEARNAI_PASSWORD_<KEY>``, read back
+    by an ``${oc.env:...}`` interpolation. A password's '@', '/', '?' and '#' are
+    percent-encoded on the way, so the URL it makes is the one meant.
+    ``$MLFLOW_TRACKING_URI`` with a password is treated like ``tracking.uri``.
+
+    Example:
+        >>> move_secrets(["tracking.uri=postgresql://me:pw@db/runs"], {})
+        (["tracking.uri='postgresql://me:${oc.env:LEARNAI_PASSWORD_TRACKING_URI}@db/runs'"],
+         {'LEARNAI_PASSWORD_TRACKING_URI': 'pw'})
+    """
+    env: dict[str, str] = {}
+    moved = [_move_secret(arg, env) for arg in argv]
+    uri = environ.get("MLFLOW_TRACKING_URI", "")
+    if (m := _CREDENTIALED_URL.match(uri)) and m["scheme"].lower() in ("http", "https"):
+        env["MLFLOW_TRACKING_URI"] = _to_mlflow_env(m, env)
+    return moved, env
+
+
+def _move_secret(arg: str, env: dict[str, str]) -> str:
+    if arg.startswith("-") or "=" not in arg or "://" not in arg:
+        return arg
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_override(arg)
+    except Exception:  # Hydra will say what is wrong with it
+        return arg
+    value = parsed.value()
+    if parsed.is_sweep_override() or not isinstance(value, str):
+        return arg
+    m = _CREDENTIALED_URL.match(value)
+    if m is None:
+        return arg
+    key = parsed.key_or_group
+    if key == "tracking.uri" and m["scheme"].lower() in ("http", "https"):
+        url = _to_mlflow_env(m, env)
+    else:
+        var = "LEARNAI_PASSWORD_" + re.sub(r"\W", "_", key).upper()
+        env[var] = _URL_UNSAFE.sub(lambda c: f"%{ord(c[0]):02X}", m["pw"])
+        url = f"{m['scheme']}://{m['user']}:${{oc.env:{var}}}@{m['rest']}"
+    return f"{parsed.get_key_element()}={_format(url)}"
+
+
+def _to_mlflow_env(m: re.Match[str], env: dict[str, str]) -> str:
+    """The URL without its user part; the user and password in MLflow's variables."""
+    from urllib.parse import unquote
+
+    env["MLFLOW_TRACKING_USERNAME"] = unquote(m["user"])
+    env["MLFLOW_TRACKING_PASSWORD"] = unquote(m["pw"])
+    return f"{m['scheme']}://{m['rest']}"

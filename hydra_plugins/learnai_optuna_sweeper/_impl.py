@@ -23,7 +23,15 @@ from . import _results as results
 from . import factory, search_space, settings
 from ._heartbeat import Heartbeat, fail_orphaned_trials
 from ._outcome import tell
-from .storage import STUDY_ENV, TRIAL_ENV, mask, open_storage, register_in_memory, storage_url
+from .storage import (
+    STUDY_ENV,
+    TRIAL_ENV,
+    mask,
+    mask_value,
+    open_storage,
+    register_in_memory,
+    storage_url,
+)
 
 if TYPE_CHECKING:  # Hydra's plugin scan executes this module: Optuna loads in sweep()
     import optuna
@@ -285,8 +293,8 @@ class OptunaSweeperImpl:
     def _configure(
         self, study: optuna.Study, trial: optuna.Trial, fixed: dict[str, str], extend: Any
     ) -> list[str]:
-        for name, value in fixed.items():
-            trial.set_user_attr(name, value)
+        for name, value in fixed.items():  # shown by optuna-dashboard: no password
+            trial.set_user_attr(name, mask_value(name, value))
         if extend is not None:
             extend(self.config, trial)
         overlap = trial.params.keys() & fixed.keys()

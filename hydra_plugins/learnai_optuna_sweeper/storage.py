@@ -42,6 +42,7 @@ __all__ = [
     "StorageError",
     "in_memory",
     "mask",
+    "mask_value",
     "open_rdb",
     "open_storage",
     "register_in_memory",
@@ -98,6 +99,9 @@ def _get(mapping: Any, key: str) -> Any:
         return None
 
 
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key)$", re.I)
+
+
 def mask(url: str | None) -> str:
     """``url`` without its password, for logs and messages.
 
@@ -108,6 +112,15 @@ def mask(url: str | None) -> str:
         return "in memory"
     url = re.sub(r"(://[^:/@\s]*:)[^\s?#]+@", r"\1***@", url)
     return re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
+
+
+def mask_value(key: str, value: str) -> str:
+    """An override's value as it may be stored or shown: ``***`` for a secret-named key
+    (``db.password``, ``api_token``), else with any URL password masked (:func:`mask`).
+    Hydra's escaped form (``user\\:pw@``) is masked too."""
+    if _SECRET_KEY.search(key.rsplit(".", 1)[-1]):
+        return "***"
+    return mask(value) if "://" in value else value
 
 
 def _sqlite_path(url: str) -> Path | None:

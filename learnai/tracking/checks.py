@@ -50,6 +50,12 @@ def check_store(uri: str, key: str = "tracking.uri") -> None:
     if (uri, key) in _checked:
         return
     shown = mask_secrets(uri)
+    if _unencoded_at(uri):  # drivers would read the password's tail as the host, and say so
+        raise StoreError(
+            f"{key}: the password in {shown} holds an unencoded '@': write it as %40, or "
+            "type the URL on the learnai command line, which moves the password into the "
+            "environment"
+        )
     scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
     if scheme == "file" or (not scheme and not uri.startswith("sqlite:")):
         raise StoreError(
@@ -85,6 +91,18 @@ def check_distinct_stores(mlflow_uri: str, optuna_uri: str | None) -> None:
 def check_artifact_root(path: Path, key: str = "tracking.artifact_location") -> None:
     """Raise :class:`StoreError` unless artifacts can be written under local ``path``."""
     _check_writable_dir(path, key, str(path))
+
+
+def _unencoded_at(uri: str) -> bool:
+    """Whether ``scheme://user:pass@word@host`` has an '@' in its password: between the
+    first and the last '@' there is no '/' or '?', so it is all user part (a host cannot
+    hold '@')."""
+    rest = uri.split("://", 1)[1] if "://" in uri else ""
+    user_part = rest.split("@", 1)[0]
+    if rest.count("@") < 2 or ":" not in user_part or "/" in user_part:
+        return False
+    between = rest[rest.index("@") + 1 : rest.rindex("@")]
+    return not any(c in between for c in "/?#")
 
 
 def _identity(uri: str) -> tuple[str, ...]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.cli import TINY, run_learnai
+from helpers.cli import TINY, error_line, run_learnai
 
-from learnai.secrets import mask_mapping, mask_override, mask_secrets
+from learnai.secrets import mask_mapping, mask_override, mask_secrets, move_secrets
 
 PASSWORDS = ["plain", "p/ss", "p@ss", "p:ss", "a/b@c:d", "x@y@z"]
 
@@ -120,8 +120,63 @@ def test_a_run_on_postgres_records_no_password(tmp_path: Path, pg_database) -> N
 
 
 @pytest.mark.e2e
-def test_an_unencoded_password_is_one_line_without_the_password(tmp_path: Path) -> None:
-    uri = "postgresql://postgres:p@ss:w/rd@127.0.0.1:5432/runs"
+@pytest.mark.postgres
+def test_an_unencoded_password_on_the_command_line_is_encoded_for_it(tmp_path: Path) -> None:
+    """Typed with '@' and '/' unencoded, the password still reaches PostgreSQL whole
+    (the command moves it to the environment, encoded): what fails is the missing
+    database, in one line, and no byte holds the password."""
+    uri = "postgresql://postgres:p@ss:w/rd@127.0.0.1:5432/no_such_db"
     proc = run_learnai(tmp_path, f"tracking.uri='{uri}'", *TINY, expect=2)
-    assert "percent-encode" in proc.stderr and "p@ss" not in proc.stderr
+    assert 'database "no_such_db" does not exist' in proc.stderr, proc.stderr
+    assert "p@ss" not in proc.stderr and "ss:w" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.e2e
+def test_an_unencoded_at_in_a_password_not_typed_as_an_override_is_one_line(
+    tmp_path: Path,
+) -> None:
+    """``learnai runs --tracking-uri`` is not rewritten: a driver would take the
+    password's tail for the host and print it (``failed to resolve host 'ss@...'``)."""
+    uri = "postgresql://postgres:p@ssTail@127.0.0.1/x"
+    proc = run_learnai(tmp_path, "runs", "--tracking-uri", uri, expect=2)
+    assert "unencoded '@'" in error_line(proc) and "%40" in error_line(proc)
+    assert "ssTail" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_move_secrets_takes_every_url_password_out_of_the_command_line() -> None:
+    argv = [
+        "-m",
+        "tracking.uri=postgresql://me:p@ss/w:rd@db:5432/runs",
+        r"hydra.sweeper.storage=postgresql+psycopg://me\:s3cret@db/study",
+        "optimizer.lr=0.1,1",
+        "data.n_samples=10",
+    ]
+    moved, env = move_secrets(argv, {})
+    assert moved[0] == "-m" and moved[3:] == argv[3:]
+    assert moved[1] == (
+        "tracking.uri='postgresql://me:${oc.env:LEARNAI_PASSWORD_TRACKING_URI}@db:5432/runs'"
+    )
+    assert "s3cret" not in " ".join(moved) and "oc.env:LEARNAI_PASSWORD_HYDRA_SWEEPER" in moved[2]
+    assert env == {
+        "LEARNAI_PASSWORD_TRACKING_URI": "p%40ss%2Fw:rd",
+        "LEARNAI_PASSWORD_HYDRA_SWEEPER_STORAGE": "s3cret",
+    }
+
+
+def test_move_secrets_gives_an_http_servers_credentials_to_mlflow() -> None:
+    """MLflow prints its tracking URI in "View run ... at:" lines: the URL keeps no user
+    part; MLflow's own variables carry it, decoded."""
+    moved, env = move_secrets(
+        ["tracking.uri=http://alice:p%40ss@srv:5000"], {"MLFLOW_TRACKING_URI": "https://b:x@h"}
+    )
+    assert moved == ["tracking.uri='http://srv:5000'"]
+    assert env == {
+        "MLFLOW_TRACKING_USERNAME": "b",  # $MLFLOW_TRACKING_URI's, moved last
+        "MLFLOW_TRACKING_PASSWORD": "x",
+        "MLFLOW_TRACKING_URI": "https://h",
+    }
+    assert move_secrets(["tracking.uri=http://srv:5000", "x=1"], {}) == (
+        ["tracking.uri=http://srv:5000", "x=1"],
+        {},
+    )
