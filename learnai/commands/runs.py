@@ -89,8 +89,9 @@ def runs_frame(
                 "outcome": tags.get("outcome", "sweep" if tags.get("learnai.sweep") else None),
                 "swept": _as_typed(values, tags.get("overrides")) or tags.get("overrides"),
                 "final_train_loss": metrics.get("final_train_loss", math.nan),
-                "final_val_loss": metrics.get(
-                    "final_val_loss", metrics.get("best_value", math.nan)
+                "final_val_loss": metrics.get(  # a sweep: its best run's
+                    "final_val_loss",
+                    metrics.get("best_val_loss", metrics.get("best_value", math.nan)),
                 ),
                 "val_r2": metrics.get("val_r2", math.nan),
                 "optuna_study": study,
