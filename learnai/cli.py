@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 import hydra
 from omegaconf import DictConfig
@@ -53,10 +54,48 @@ def _entry(cfg: DictConfig) -> float:
         os._exit(1)
 
 
+# After a cancel, the command has this long to end its runs KILLED and exit; a store that
+# does not answer (tables locked by another session, a frozen server) cannot hold it
+# longer: its runs stay RUNNING until the next command on the store ends them KILLED.
+CANCEL_GRACE_S = 15.0
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM (a scheduler's cancel, `kill`) unwinds like Ctrl-C: open MLflow runs
     # end as KILLED and a sweep's parent run is closed instead of staying RUNNING.
+    _arm_deadline(signum)
     sys.exit(128 + signum)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _arm_deadline(signum)
+    raise KeyboardInterrupt
+
+
+_deadline: list[threading.Timer] = []
+
+
+def _arm_deadline(signum: int) -> None:
+    """Give the unwinding a deadline, once. A thread, not an alarm: a main thread blocked
+    in a store's C code (SQLite's busy wait) runs no signal handler until it returns."""
+    if _deadline:
+        return
+
+    def expire() -> None:
+        name = signal.Signals(signum).name
+        print(
+            f"learnai: stopped by {name}; the store did not answer within "
+            f"{CANCEL_GRACE_S:g} s: runs it could not end stay RUNNING until the next "
+            "command on it ends them KILLED",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(128 + signum)
+
+    timer = threading.Timer(CANCEL_GRACE_S, expire)
+    timer.daemon = True
+    _deadline.append(timer)
+    timer.start()
 
 
 def _status(exc: BaseException | None) -> str:
@@ -79,6 +118,10 @@ def main() -> None:
     except KeyboardInterrupt:  # Ctrl-C: the runs are ended KILLED already; no traceback
         print("learnai: interrupted", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
+    except SystemExit as exc:
+        if _deadline and exc.code == 128 + signal.SIGTERM:  # a cancel: one line, as Ctrl-C
+            print("learnai: terminated (SIGTERM)", file=sys.stderr)
+        raise
 
 
 def _main() -> None:
@@ -104,6 +147,8 @@ def _main() -> None:
         exit_with(err)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored
+        signal.signal(signal.SIGINT, _interrupt)
     from learnai.sweep import invocation
 
     inv = invocation.parse(argv)

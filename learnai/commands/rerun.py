@@ -130,7 +130,8 @@ def _download(uri: str, run: str, dst: Path) -> tuple[Path, str, str]:
         local = client.download_artifacts(run_id, CONFIG_ARTIFACT, str(dst))
     except Exception as err:
         raise StoreError(f"run {run_id} has no {CONFIG_ARTIFACT} artifact to re-run") from err
-    return Path(local), found.info.run_name or run_id, run_id
+    name = found.data.tags.get("learnai.name") or found.info.run_name  # without its verdict
+    return Path(local), name or run_id, run_id
 
 
 def _resolve(client: Any, uri: str, run: str) -> str:

@@ -1,0 +1,71 @@
+"""Fault 5: a cancel (SIGTERM to the process or its group, Ctrl-C) ends the command
+within seconds whatever its store is doing, in one line.
+
+Before: with PostgreSQL's tables locked by another session, a run hung silently and
+ignored SIGTERM and Ctrl-C until the lock was released (150 s in the report): the signal
+interrupted the blocked write, but ending the run KILLED went back to the same locked
+table and waited forever. The runs a store cannot take any more stay RUNNING until the
+next command on that store ends them KILLED.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from helpers.cli import TINY, finish, run_learnai, start_learnai
+from helpers.polling import wait_for_runs, wait_until
+from helpers.processes import asleep
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+LONG = (
+    "trainer.epochs=100000000",  # trains until stopped
+    "trainer.progress=false",
+    "trainer.animation.enabled=false",
+    "trainer.num_threads=1",
+    "tracking.flush_every_s=0.2",
+    "tracking.experiment=cancelled",
+)
+CANCEL_BOUND_S = 25  # learnai's grace after a cancel (15 s) and the interpreter's exit
+
+
+def _learnai_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("learnai:")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_cancel_ends_a_run_whose_store_tables_are_locked(
+    tmp_path: Path, pg_database, sig: int
+) -> None:
+    import psycopg
+    from mlflow import MlflowClient
+
+    uri = pg_database()
+    proc = start_learnai(tmp_path, f"tracking.uri={uri}", *LONG)
+    locker = psycopg.connect(uri, connect_timeout=5)
+    try:
+        (run,) = wait_for_runs(uri, "cancelled", children=False, training=True, job=proc)
+        query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        tables = [row[0] for row in locker.execute(query)]
+        locker.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+        wait_until(asleep(proc.pid), "the run blocked on the locked tables", job=proc)
+        os.killpg(proc.pid, sig)
+        signalled = time.monotonic()
+        output = finish(proc, timeout=120)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        locker.rollback()  # the lock goes
+        locker.close()
+    assert took < CANCEL_BOUND_S, f"{took:.0f} s after the signal\n{output[-3000:]}"
+    assert proc.returncode == 128 + sig, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert len(_learnai_lines(output)) == 1, output[-3000:]
+    # The store could not take the run's end: the next command on it ends the run KILLED.
+    run_learnai(tmp_path, f"tracking.uri={uri}", "tracking.experiment=cancelled", *TINY)
+    assert MlflowClient(uri).get_run(run.info.run_id).info.status == "KILLED"
