@@ -235,6 +235,9 @@ def test_the_trained_model_loads_and_predicts_the_fit_plot(converged: Recorded) 
             np.testing.assert_allclose(predicted.numpy()[:, 0], z["final"], rtol=1e-4, atol=1e-5)
         info = mlflow.models.get_model_info(f"runs:/{run_id}/model")
         assert info.signature is not None and info.saved_input_example_info is not None
+        # a user can register it, as the docs show
+        version = mlflow.register_model(f"runs:/{run_id}/model", "tutorial-net")
+        assert int(version.version) == 1 and version.run_id == run_id
     finally:
         set_tracking_uri("")
 
