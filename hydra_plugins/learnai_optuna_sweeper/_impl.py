@@ -23,6 +23,7 @@ from . import _results as results
 from . import factory, search_space, settings
 from ._heartbeat import Heartbeat, fail_orphaned_trials
 from ._outcome import tell
+from ._quiet import heartbeat_notes_quiet
 from .storage import (
     STUDY_ENV,
     TRIAL_ENV,
@@ -196,7 +197,8 @@ class OptunaSweeperImpl:
         if isinstance(storage, optuna.storages.InMemoryStorage):
             register_in_memory(study.study_name, storage)
         if self.heartbeat_interval is not None:
-            optuna.storages.fail_stale_trials(study)
+            with heartbeat_notes_quiet():
+                optuna.storages.fail_stale_trials(study)
         fail_orphaned_trials(study)  # left RUNNING by a killed sweep, heartbeat or not
         self.storage_obj = storage
         return study
@@ -234,7 +236,8 @@ class OptunaSweeperImpl:
                     waiting -= 1  # ask() runs a queued point first (e.g. a stale trial's retry)
                 elif grid:
                     study.enqueue_trial(todo.pop(0))
-                trials.append(study.ask(space))
+                with heartbeat_notes_quiet():
+                    trials.append(study.ask(space))
             try:
                 overrides = [self._configure(study, t, fixed, extend) for t in trials]
                 with Heartbeat(self.storage_obj, self.heartbeat_interval, study, trials):

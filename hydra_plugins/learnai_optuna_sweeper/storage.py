@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ._quiet import heartbeat_notes_quiet
+
 # Process-wide state and error classes: kept by a module Hydra's plugin scan leaves alone.
 from ._registry import StorageError, cache_rdb, cached_rdb, in_memory, register_in_memory
 
@@ -271,4 +273,7 @@ def open_storage(
             retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
             kwargs["failed_trial_callback"] = retry
     # Its own storage (not cached): the heartbeat settings belong to this sweep.
-    return _new_rdb(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, **kwargs)
+    with heartbeat_notes_quiet():
+        return _new_rdb(
+            url, heartbeat_interval=heartbeat_interval, grace_period=grace_period, **kwargs
+        )
