@@ -45,3 +45,34 @@ def test_an_unreachable_study_storage_is_refused_before_any_run(tmp_path: Path) 
     assert line.startswith("learnai: hydra.sweeper.storage: cannot connect to postgresql://"), line
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "mlruns" / "mlflow.db").exists(), "no parent run was created"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            (*SEARCH, "optimizer.lrr=0.01"),
+            "unknown key optimizer.lrr; did you mean optimizer.lr?",
+        ),
+        (
+            (*SEARCH, "optimizer.momentum=0.9"),
+            "unknown key optimizer.momentum for optimizer=adam; it exists only with optimizer=sgd",
+        ),
+        (
+            ("-m", "experiment=lr_depth_serach", *TINY),
+            "invalid value for experiment: 'lr_depth_serach'; did you mean lr_depth_search? "
+            "(options: lr_depth_search, linear_regression, neural_network, polynomial_regression)",
+        ),
+        (
+            ("-m", "optimizer.lr=0.01,1", "+model.widht=3", *TINY),
+            "unknown key model.widht (model has: depth, hidden)",
+        ),
+    ],
+    ids=["key", "other-option's-key", "experiment", "plus-key"],
+)
+def test_a_mistyped_key_or_option_is_refused_before_any_run(
+    tmp_path: Path, args: tuple[str, ...], line: str
+) -> None:
+    proc = run_learnai(tmp_path, *args, expect=2)
+    assert proc.stderr.strip().splitlines() == [f"learnai: {line}"]
+    assert list(tmp_path.iterdir()) == [], "no store, no parent run, no study, no folder"
