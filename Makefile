@@ -57,6 +57,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench
+	$(PY) -m experiments.bench_vectorized  # hydra/launcher=vectorized against basic
 
 # Workers on one PostgreSQL study + the tracking server's load (needs PostgreSQL at
 # $LEARNAI_BENCH_PG, default postgresql://postgres@127.0.0.1:5432). BENCH_ARGS=--quick

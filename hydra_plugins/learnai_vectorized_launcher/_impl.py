@@ -55,10 +55,12 @@ def launch(
     assert ctx is not None and config is not None and launcher.task_function is not None
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-    log.info("Launching %d jobs, same-shaped ones stacked", len(job_overrides))
+    # learnai logs one line per job (its values, outcome and loss), as with the basic
+    # launcher, whose own per-job lines conf/config.yaml silences
+    log.debug("Launching %d jobs, same-shaped ones stacked", len(job_overrides))
     jobs = []
     for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+        log.debug("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
         cfg = ctx.config_loader.load_sweep_config(config, list(overrides))
         with open_dict(cfg):
             cfg.hydra.job.id = idx
@@ -118,7 +120,11 @@ def _chunks(
 
     cfg = jobs[group[0]].cfg
     HydraConfig.instance().set_config(cfg)
-    size = group_size(cfg, launcher.max_group, resolve_device(cfg.trainer.device))
+    try:
+        device = resolve_device(cfg.trainer.device)
+    except ValueError:  # a device this machine lacks: each job's run refuses it
+        device = None
+    size = group_size(cfg, launcher.max_group, device) if device is not None else 1
     for start in range(0, len(group), size):
         yield group[start : start + size]
 

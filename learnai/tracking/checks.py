@@ -329,19 +329,3 @@ def _local_path(location: str) -> Path | None:
     if "://" not in location:
         return Path(location).expanduser().resolve()
     return None
-
-
-def permission_error(err: Exception, uri: str, experiment: str) -> StoreError | None:
-    """The one line for a server that refused to let this user write (HTTP 401/403), or
-    None for any other error. A basic-auth server lets a READ user search the store (the
-    preflight check passes) but not create the run, which is the first write of every
-    run and sweep: it comes before training, so this line does too."""
-    code = getattr(err, "error_code", "")
-    if code not in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
-        return None
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or "this user"
-    return StoreError(
-        f"tracking.uri: the MLflow server {mask_secrets(uri)} does not let {user!r} write "
-        f"runs in experiment {experiment!r} ({code}); ask its admin for EDIT permission "
-        "on it, or choose another tracking.experiment"
-    )

@@ -54,6 +54,10 @@ def run_group(jobs: list[GroupJob]) -> list[Any]:
         for i, job in enumerate(jobs):
             with job.enter():
                 _open(i, job.cfg, device, outcomes, opened, members)
+        if not members:  # every job was refused before its run existed
+            return outcomes
+        for i in members:  # the group writes metrics about as often as one run does
+            opened[i].recorder.flush_every_s = jobs[i].cfg.tracking.flush_every_s * len(members)
         log.info("training %d runs as one stacked model on %s", len(members), device)
         histories = StackedTrainer(list(members.values()), _Progress(len(members))).fit()
     except BaseException as exc:  # Ctrl-C, SIGTERM, or the group itself failed
