@@ -177,6 +177,27 @@ def test_flags_their_values_and_real_keys_pass(argv) -> None:
     check_command_line(argv, CONF, commands=COMMANDS)
 
 
+def test_a_stray_fragment_is_left_to_hydra() -> None:
+    """An unquoted space splits an override; Hydra's parse error says more than
+    'unknown command' would about ``10))``."""
+    check_command_line(["optimizer.lr=interval(1e-4,", "10))"], CONF, commands=COMMANDS)
+
+
+def test_a_config_dir_option_without_a_schema_takes_plus_keys(tmp_path: Path) -> None:
+    """Keys of a plain YAML option are free, as in Hydra: '+' adds one; a typed
+    (schema-backed) option still refuses it, and a mistyped key of either is named."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "mine.yaml").write_text("_target_: my.Model\nwidth: 3\n")
+    base = ["--config-dir", str(tmp_path), "model=mine"]
+    check_command_line([*base, "model.width=4", "+model.extra=1"], CONF)
+    with pytest.raises(ConfigError) as err:
+        check_command_line([*base, "model.widht=4"], CONF)
+    assert str(err.value) == "unknown key model.widht; did you mean model.width?"
+    with pytest.raises(ConfigError) as err:
+        check_command_line(["--config-dir", str(tmp_path), "+model.extra=1"], CONF)
+    assert str(err.value) == "unknown key model.extra (model has: depth, hidden)"
+
+
 @pytest.mark.e2e
 def test_the_checks_import_no_heavy_library(tmp_path: Path) -> None:
     """They run before anything is created: torch, mlflow and optuna take seconds to load."""

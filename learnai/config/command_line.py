@@ -14,6 +14,7 @@ spellings (:mod:`learnai.config.keys` reads the valid keys without composing).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ _VALUE_FLAGS = {
     "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
     "--package", "-p", "--experimental-rerun",
 }  # fmt: skip
+_WORD = re.compile(r"[A-Za-z_][\w.-]*")  # what a mistyped command looks like
 _INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 
 
@@ -84,8 +86,8 @@ def check_words(argv: list[str], commands: Collection[str]) -> None:
     (``learnai runz``): Hydra would call it an override missing its ``=``."""
     for i, arg in enumerate(argv):
         before = argv[i - 1] if i else ""
-        if "=" in arg or not arg or not (arg[0].isalnum() or arg[0] == "_"):
-            continue
+        if not _WORD.fullmatch(arg):
+            continue  # an override, a flag, a deletion, a stray fragment: Hydra's to judge
         if before in _VALUE_FLAGS or (before in ("--info", "-i") and arg in _INFO_TOPICS):
             continue
         if arg in commands:
@@ -182,8 +184,10 @@ def _check_keys(
     values = []
     for override in parsed:
         key = override.key_or_group
-        if override.package is not None or override.is_delete() or key.startswith("hydra"):
+        if override.package is not None or override.is_delete():
             continue
+        if key == "hydra" or key.startswith(("hydra.", "hydra/")):
+            continue  # Hydra's own settings: Hydra checks them
         if key in layout.groups:
             chosen = [None if v == "null" else v for v in _group_values(override)]
             typed[key] = chosen or [None]
@@ -198,8 +202,30 @@ def _check_keys(
         except keys.Unreadable:
             return
         for override in values:
-            if not keys.has_key(tree, override.key_or_group):
-                raise unknown_key(override.key_or_group, tree, layout, choices, options)
+            key = override.key_or_group
+            if keys.has_key(tree, key):
+                continue
+            if (override.is_add() or override.is_force_add()) and _open(layout, choices, key):
+                continue  # '+' adds a key to an untyped config, as Hydra does
+            raise unknown_key(key, tree, layout, choices, options)
+
+
+def _open(layout: Any, choices: dict[str, str | None], key: str) -> bool:
+    """Whether the group option ``key`` falls in is a plain YAML config without a schema
+    (its keys are free); learnai's are typed, and a key they lack fails at construction."""
+    from omegaconf import OmegaConf
+
+    from learnai.config import keys
+
+    top, _, rest = key.partition(".")
+    option = layout.effective(choices).get(top)
+    if not rest or top not in layout.groups or option is None:
+        return False
+    try:
+        node = keys.option_config(layout.source, top, option)
+    except keys.Unreadable:
+        return False
+    return node is not None and OmegaConf.get_type(node) is dict
 
 
 def unknown_key(
