@@ -153,6 +153,13 @@ def _main() -> None:
 
     inv = invocation.parse(argv)
     wants_sweep = inv is not None and not inv.informational
+    if wants_sweep:  # Hydra's output folder can be written: checked before Hydra makes it
+        from learnai.tracking.checks import check_output_dir
+
+        try:
+            check_output_dir(inv.overrides, inv.multirun)
+        except ConfigError as err:
+            exit_with(err)
     if wants_sweep and (inv.multirun or any(o.startswith("hydra.mode=") for o in inv.overrides)):
         from learnai.sweep.lifecycle import Sweep
 
