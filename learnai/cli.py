@@ -35,14 +35,17 @@ def _entry(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from learnai.tracking.failures import StoreLost
     from learnai.train.orphan import LauncherGone
     from learnai.train.run import train
 
     try:
         return train(cfg)
     except ConfigError as err:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the sweeper records this job as failed
+        # A job's bad value: the sweeper records this job as failed. A store lost
+        # mid-run would fail every later job too: the command stops, in one line.
+        if HydraConfig.get().mode == RunMode.MULTIRUN and not isinstance(err, StoreLost):
+            raise
         exit_with(err)
         raise  # not reached: exit_with exits
     except LauncherGone as gone:

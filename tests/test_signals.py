@@ -111,10 +111,9 @@ def test_sigterm_to_an_optuna_sweep_kills_its_runs_and_fails_its_trial(tmp_path:
         "hydra.sweeper.study_name=${tracking.experiment}",
         "hydra.sweeper.n_trials=2",
         "optimizer.lr=interval(0.001,0.01)",
-        # A report to the study every 10 of these tiny epochs keeps the job inside a
-        # SQLite write nearly all the time; a signal landing in one can hold the write
-        # lock for a minute (left for the issue on cancels that wait). Report rarely.
-        "trainer.report_every=100000",
+        # A report to the study every epoch keeps the job inside a SQLite write nearly
+        # all the time: the signal lands in one (it held the write lock for a minute).
+        "trainer.report_every=1",
         children=True,
     )
     assert exit_code == 128 + signal.SIGTERM, output[-3000:]

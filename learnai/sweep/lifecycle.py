@@ -118,6 +118,15 @@ class Sweep:
                 log.warning("%d job run(s) were still RUNNING: ended as KILLED", ended)
             summary = self._report(recorder)
         except BaseException as err:  # the report is a bonus; the parent must still end
+            from learnai.tracking.failures import explain_failure
+
+            if explain_failure(err, self.uri) is not None:  # gone or full: no use going on
+                log.error(
+                    "the sweep's parent run %s stays RUNNING: the store failed (the next "
+                    "command on it ends it KILLED)",
+                    recorder.run_id,
+                )
+                return
             log.error("sweep report failed: %s", _one_line(err))
             summary = None
             if status == "FINISHED":

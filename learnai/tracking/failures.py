@@ -12,7 +12,7 @@ import errno
 from learnai.secrets import mask_secrets
 from learnai.tracking.uris import StoreError
 
-__all__ = ["explain_failure"]
+__all__ = ["StoreLost", "explain_failure"]
 
 _DISK_FULL = ("database or disk is full", "no space left on device")
 _UNREACHABLE = (
@@ -28,8 +28,13 @@ _UNREACHABLE = (
 )
 
 
-def explain_failure(exc: BaseException, uri: str) -> StoreError | None:
-    """A one-line :class:`StoreError` for a run that died of its store, else None.
+class StoreLost(StoreError):
+    """A store that failed mid-run (gone, or its disk full): every later job of the
+    command would fail the same way, so the command stops with this one line."""
+
+
+def explain_failure(exc: BaseException, uri: str) -> StoreLost | None:
+    """A one-line :class:`StoreLost` for a run that died of its store, else None.
 
     A full disk (``ENOSPC``, SQLite's "database or disk is full") and a store that went
     away mid-run (refused or dropped connections, HTTP retries exhausted) are told apart
@@ -44,9 +49,9 @@ def explain_failure(exc: BaseException, uri: str) -> StoreError | None:
         text = str(cause).lower()
         if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
             where = f" writing {cause.filename}" if cause.filename else ""
-            return StoreError(f"the disk is full{where}: {cause.strerror}")
+            return StoreLost(f"the disk is full{where}: {cause.strerror}")
         if any(marker in text for marker in _DISK_FULL):
-            return StoreError(f"the disk is full: {_first_line(cause)} (store {mask_secrets(uri)})")
+            return StoreLost(f"the disk is full: {_first_line(cause)} (store {mask_secrets(uri)})")
         if any(marker in text for marker in _UNREACHABLE):
             if "refused" in text:
                 reason = "connection refused"
@@ -54,7 +59,7 @@ def explain_failure(exc: BaseException, uri: str) -> StoreError | None:
                 reason = "no reply (timed out)"
             else:
                 reason = _first_line(cause)
-            return StoreError(f"tracking.uri: lost the store {mask_secrets(uri)} mid-run: {reason}")
+            return StoreLost(f"tracking.uri: lost the store {mask_secrets(uri)} mid-run: {reason}")
         cause = cause.__cause__ or cause.__context__
     return None
 

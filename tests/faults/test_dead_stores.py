@@ -135,3 +135,55 @@ def test_a_server_killed_mid_run_ends_the_job_and_the_next_run_repairs_it(
         assert old.data.tags["learnai.reaped"] == "process gone"
     finally:
         server.kill()
+
+
+def _start_and_kill_server(
+    cwd: Path, server: Server, *args: str
+) -> tuple[subprocess.Popen[str], float]:
+    """Start learnai on ``server``; once a run trains, SIGKILL the server."""
+    job = start_learnai(
+        cwd,
+        *args,  # -m first: Hydra's flags come before the overrides
+        f"tracking.uri={server.uri}",
+        *TINY,
+        "trainer.epochs=100000000",
+        "tracking.flush_every_s=0.5",
+        "tracking.experiment=dying",
+    )
+    try:
+        sweep = "-m" in args
+        wait_for_runs(server.uri, "dying", children=sweep, running=True, training=True, job=job)
+    except BaseException:
+        os.killpg(job.pid, signal.SIGKILL)
+        raise
+    server.kill()
+    return job, time.monotonic()
+
+
+@pytest.mark.e2e
+def test_a_server_killed_mid_sweep_is_one_line(tmp_path: Path, mlflow_server: Server) -> None:
+    """Before: 142 lines, 6 chained tracebacks (Hydra's 'Error executing job'), a
+    urllib3 warning per retry; an Optuna sweep, a traceback per failed trial."""
+    job, killed = _start_and_kill_server(tmp_path, mlflow_server, "-m", "optimizer.lr=0.01,0.02")
+    output = finish(job, timeout=180)
+    assert time.monotonic() - killed < 60
+    assert job.returncode != 0
+    assert "Traceback" not in output, output[-3000:]
+    assert len(output.strip().splitlines()) <= 3, output[-3000:]
+    (line,) = [line for line in output.splitlines() if line.startswith("learnai:")]
+    assert "lost the store" in line and mlflow_server.uri in line, line
+
+
+@pytest.mark.e2e
+def test_a_run_that_cannot_be_ended_is_not_said_to_be_ended(
+    tmp_path: Path, mlflow_server: Server
+) -> None:
+    """SIGTERM just after the server died: the run cannot be ended KILLED, and the
+    output says so, without also saying that it was."""
+    job, _ = _start_and_kill_server(tmp_path, mlflow_server)
+    os.killpg(job.pid, signal.SIGTERM)
+    output = finish(job, timeout=120)
+    assert job.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert "could not end run" in output, output[-3000:]
+    assert "ended KILLED" not in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
