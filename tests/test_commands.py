@@ -566,7 +566,9 @@ def test_runs_table_names_children_by_what_varies(grid: Path) -> None:
     children = [line for line in lines[parent + 1 :] if line.startswith("  ")]
     assert len(children) == 2
     assert children[0].split()[:3] == ["lr=0.01", "converged", "lr=0.01"]
-    assert children[1].split()[:2] == ["lr=1", "diverged"]
+    assert children[1].split()[:3] == ["lr=1", "diverged", "lr=1"]  # as typed, not lr=1.0
+    best = run_learnai(grid, "runs", "--best", "--sort=-val_loss").stdout.splitlines()
+    assert [line.split()[0] for line in best[1:]][-2:] == ["learnai", "lr=0.01"]
 
 
 @pytest.mark.e2e
