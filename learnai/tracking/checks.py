@@ -329,3 +329,40 @@ def _local_path(location: str) -> Path | None:
     if "://" not in location:
         return Path(location).expanduser().resolve()
     return None
+
+
+def permission_error(err: Exception, uri: str, experiment: str) -> StoreError | None:
+    """The one line for a server that refused to let this user write (HTTP 401/403), or
+    None for any other error. A basic-auth server lets a READ user search the store (the
+    preflight check passes) but not create the run, which is the first write of every
+    run and sweep: it comes before training, so this line does too."""
+    code = getattr(err, "error_code", "")
+    if code not in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+        return None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or "this user"
+    return StoreError(
+        f"tracking.uri: the MLflow server {mask_secrets(uri)} does not let {user!r} write "
+        f"runs in experiment {experiment!r} ({code}); ask its admin for EDIT permission "
+        "on it, or choose another tracking.experiment"
+    )
+
+
+def check_output_dir(overrides: list[str], multirun: bool, cwd: Path | None = None) -> None:
+    """Raise :class:`StoreError` unless Hydra can write its output folder: ``outputs/``
+    (``multirun/``) under the working directory, or ``hydra.run.dir``
+    (``hydra.sweep.dir``) as typed on the command line. Hydra creates it before any
+    job, and a read-only or full working directory is otherwise its OSError traceback.
+    An interpolated part (``${now:...}``) is left out: its folder's parent is probed."""
+    cwd = Path.cwd() if cwd is None else cwd
+    multirun = multirun or "hydra.mode=MULTIRUN" in overrides
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    target = cwd / ("multirun" if multirun else "outputs")
+    for override in overrides:
+        name, sep, value = override.lstrip("+").partition("=")
+        if sep and name == key:
+            target = cwd / value.strip("'\"").split("${", 1)[0]
+    _check_writable_dir(
+        target,
+        key,
+        f"Hydra's output folder: run learnai from a folder you can write to, or set {key}",
+    )

@@ -68,6 +68,31 @@ def test_a_read_only_store_is_refused(tmp_path: Path, tmpfs: Callable[..., Path]
 
 @pytest.mark.e2e
 @pytest.mark.root
+@pytest.mark.parametrize("mode", ["read-only", "full"])
+@pytest.mark.parametrize("sweep", [False, True], ids=["run", "sweep"])
+def test_a_working_directory_hydra_cannot_write_is_one_line(
+    tmp_path: Path, tmpfs: Callable[..., Path], mode: str, sweep: bool
+) -> None:
+    """Hydra makes ``outputs/`` (``multirun/``) in the working directory before any job:
+    read-only or full, that was its OSError traceback for a single run. The store lies
+    elsewhere, so only the working directory can refuse."""
+    cwd = tmpfs(size="1m", ro=mode == "read-only")
+    if mode == "full":
+        with open(cwd / "filler", "wb", buffering=0) as f, pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+    store = tmp_path / "store"
+    args = ["-m", "optimizer.lr=0.01,0.1"] if sweep else []
+    proc = run_learnai(cwd, *args, f"tracking.uri=sqlite:///{store / 'mlflow.db'}", *TINY, expect=2)
+    key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+    reason = "read-only file system" if mode == "read-only" else "the disk is full"
+    _one_line_error(proc, key, str(cwd), reason)
+    assert sorted(p.name for p in cwd.iterdir()) == ([] if mode == "read-only" else ["filler"])
+    assert not store.exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.root
 def test_a_read_only_artifact_location_is_refused(
     tmp_path: Path, tmpfs: Callable[..., Path]
 ) -> None:
