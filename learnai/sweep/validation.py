@@ -94,10 +94,43 @@ def _validate_optuna(cfg: DictConfig, loader: Any, overrides: list[str]) -> None
         raise ConfigError(f"{err} [from the sweep's search space]") from err
 
 
+# Launchers whose jobs may run on other machines, where the launch directory is not.
+_REMOTE_LAUNCHERS = ("submitit_", "ray")
+
+
+def check_artifacts_reach_jobs(cfg: DictConfig) -> None:
+    """Refuse jobs that would write their artifacts where no one will find them.
+
+    With a database tracking URI and no server, MLflow writes artifacts straight to the
+    experiment's artifact location, and with none given that is a folder under the
+    directory that created the experiment. A job on another machine (submitit, Ray)
+    writes there on its own disk: the run ends FINISHED, its files lost. A server
+    (``http://``) takes the files itself; a SQLite store keeps them beside its file, so
+    a job that can reach the store reaches them too.
+    """
+    launcher = str(cfg.hydra.runtime.choices.get("hydra/launcher") or "basic")
+    uri = str(cfg.tracking.uri)
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
+    if not launcher.startswith(_REMOTE_LAUNCHERS) or scheme in ("http", "https", "sqlite"):
+        return
+    if cfg.tracking.get("artifact_location"):
+        return  # the user's choice: a shared folder or an object store
+    from learnai.secrets import mask_secrets
+
+    raise ConfigError(
+        f"invalid value for tracking.artifact_location: None (hydra/launcher={launcher} may "
+        f"run jobs on other machines, and with tracking.uri={mask_secrets(uri)}, a database "
+        "without a server, each job would write its artifacts to a folder on its own disk: "
+        "use a tracking server (tracking.uri=http://...), or set tracking.artifact_location "
+        "to storage every job can write)"
+    )
+
+
 def validate_sweep(cfg: DictConfig, loader: Any, sweeper: str, overrides: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     validate(cfg)
+    check_artifacts_reach_jobs(cfg)
     # What Hydra hands a sweeper: the task's overrides. Hydra's own (hydra/launcher=ray,
     # +hydra.launcher.ray.init.x=1) are in cfg already and load_sweep_config adds them
     # again; passed twice, a `+` one fails ("An item is already at ...").
