@@ -90,7 +90,7 @@ def test_help(tmp_path: Path, argv: list[str], shown: tuple[str, ...], hidden: t
     [
         (["data=data_schema"], "invalid value for data: 'data_schema' (options: linear,"),
         (["optimizer=adam_schema"], "invalid value for optimizer: 'adam_schema' (options: adam"),
-        (["-m", "model=mlp,foo"], "invalid value for model: 'foo' (options: mlp, linear)"),
+        (["-m", "model=mlp,foo"], "invalid value for model: 'foo' (options: linear, mlp)"),
         (["experiment=nope"], "invalid value for experiment: 'nope'"),
         (["optimizer=choice(sgd, nadam)"], "invalid value for optimizer: 'nadam'"),
         (
@@ -404,7 +404,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
             ["optimizer.momentum=0.9"],
             "unknown key optimizer.momentum for optimizer=adam; it exists only with optimizer=sgd",
         ),
-        (["model=foo"], "invalid value for model: 'foo' (options: mlp, linear)"),
+        (["model=foo"], "invalid value for model: 'foo' (options: linear, mlp)"),
         (["model=mpl"], "invalid value for model: 'mpl'; did you mean mlp? (options: mlp, linear)"),
         (["optimizer.lr=0"], "invalid value for optimizer.lr: 0 (must be a finite number > 0)"),
         (

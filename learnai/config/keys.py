@@ -14,6 +14,7 @@ module does not understand (a package override, an interpolated choice) makes
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,7 +240,9 @@ def closest(word: str, candidates: list[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
 
 
-def ranked(word: str, candidates: list[str]) -> list[str]:
-    """All ``candidates``, the closest to ``word`` first (then alphabetical)."""
-    near = difflib.get_close_matches(word, sorted(candidates), n=len(candidates), cutoff=0.0)
-    return near + sorted(c for c in candidates if c not in near)
+def ranked(word: str, candidates: Iterable[str]) -> list[str]:
+    """All ``candidates``: the close spellings of ``word`` first (closest first), then
+    the rest in alphabetical order."""
+    names = sorted(candidates)
+    near = closest(word, names, n=len(names))
+    return near + [c for c in names if c not in near]
