@@ -71,7 +71,10 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | 
             try:
                 client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
             except Exception as err:  # e.g. a server that only lets this user log runs
-                log.warning("could not tag experiment %r as model training: %s", name, err)
+                # (a user who may not even do that hears it once, from creating the run)
+                denied = getattr(err, "error_code", "") in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+                level = logging.DEBUG if denied else logging.WARNING
+                log.log(level, "could not tag experiment %r as model training: %s", name, err)
         return found.experiment_id
     db = sqlite_path(client.tracking_uri)
     if artifact_location is None and db is not None:
@@ -161,14 +164,21 @@ class RunRecorder:
         flush_every_s: float = 5.0,
     ) -> RunRecorder:
         """Create the run (in ``experiment``, under ``parent_run_id`` if given)."""
+        from learnai.tracking.checks import permission_error
+
         client = open_store(uri)
-        experiment_id = experiment_for_run(uri, experiment, artifact_location)
-        all_tags = {**process_tags(), **(tags or {})}
-        if parent_run_id:
-            check_parent(client, parent_run_id)
-            all_tags[PARENT_TAG] = parent_run_id
-        name = limit_name(run_name) if run_name else None
-        run = client.create_run(experiment_id, tags=all_tags, run_name=name)
+        try:
+            experiment_id = experiment_for_run(uri, experiment, artifact_location)
+            all_tags = {**process_tags(), **(tags or {})}
+            if parent_run_id:
+                check_parent(client, parent_run_id)
+                all_tags[PARENT_TAG] = parent_run_id
+            name = limit_name(run_name) if run_name else None
+            run = client.create_run(experiment_id, tags=all_tags, run_name=name)
+        except Exception as err:  # a READ-only user: one line, before any training
+            if (refusal := permission_error(err, uri, experiment)) is not None:
+                raise refusal from None
+            raise
         return cls(client, run.info.run_id, flush_every_s, run.info.run_name or "", experiment_id)
 
     @classmethod
