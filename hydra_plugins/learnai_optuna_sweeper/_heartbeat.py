@@ -56,16 +56,25 @@ def _gone(recorded: str) -> bool:
     return bool(start) and now != start
 
 
-def fail_orphaned_trials(study: optuna.Study) -> int:
-    """FAIL the RUNNING trials of ``study`` whose sweep on this host is gone; how many."""
+def fail_orphaned_trials(study: optuna.Study, storage: Any) -> int:
+    """FAIL the RUNNING trials of ``study`` whose sweep on this host is gone, and hand
+    each to the storage's stale-trial callback (``max_retry``), as Optuna's
+    ``fail_stale_trials`` does; how many."""
     from optuna.trial import TrialState
 
+    getter = getattr(storage, "get_heartbeat_stale_trial_callback", None) or getattr(
+        storage, "get_failed_trial_callback", None
+    )  # Optuna 4.9 renamed it
+    callback = getter() if getter is not None else None
     failed = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         recorded = trial.system_attrs.get(OWNER_ATTR)
         if isinstance(recorded, str) and _gone(recorded):
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             failed += 1
+            if callback is not None:
+                (frozen,) = [t for t in study.get_trials() if t.number == trial.number]
+                callback(study, frozen)
     if failed:
         log.warning("%d trial(s) left RUNNING by a sweep that is gone: failed", failed)
     return failed

@@ -199,7 +199,7 @@ class OptunaSweeperImpl:
         if self.heartbeat_interval is not None:
             with heartbeat_notes_quiet():
                 optuna.storages.fail_stale_trials(study)
-        fail_orphaned_trials(study)  # left RUNNING by a killed sweep, heartbeat or not
+        fail_orphaned_trials(study, storage)  # left RUNNING by a killed sweep, heartbeat or not
         self.storage_obj = storage
         return study
 

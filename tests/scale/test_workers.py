@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -168,9 +167,14 @@ def test_a_killed_workers_trial_is_failed_and_retried_by_the_next_worker(
         with contextlib.suppress(ProcessLookupError):  # the sweeper, its heartbeat, the job
             os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=30)
-    # The scenario: the dead worker's heartbeat must grow older than the grace period
-    # (2 x heartbeat_interval = 2 s) before another worker may call its trial dead.
-    time.sleep(3)
+    # The scenario: the dead worker's heartbeat grows older than the grace period
+    # (2 x heartbeat_interval = 2 s), so a worker on any host may call its trial dead
+    # (one on this host also sees that its sweep's process is gone): Optuna's own rule.
+    import optuna
+
+    beats = optuna.storages.RDBStorage(storage, heartbeat_interval=1, grace_period=2)
+    study_id = beats.get_study_id_from_name(STUDY)
+    wait_until(lambda: beats._get_stale_trial_ids(study_id), "a stale heartbeat", timeout=30)
     assert _study(storage).trials[0].state.name == "RUNNING"  # nobody has noticed yet
 
     _finish(
