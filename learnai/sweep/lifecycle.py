@@ -120,17 +120,22 @@ class Sweep:
         except BaseException as err:  # the report is a bonus; the parent must still end
             from learnai.tracking.failures import explain_failure
 
-            if explain_failure(err, self.uri) is not None:  # gone or full: no use going on
+            lost = explain_failure(err, self.uri)
+            if lost is not None and " writing " in str(lost):  # the artifacts' disk is full,
+                summary = None  # not the store's: it can still end the parent
+                status = "FAILED" if status == "FINISHED" else status
+            elif lost is not None:  # the store is gone or full: no use going on
                 log.error(
                     "the sweep's parent run %s stays RUNNING: the store failed (the next "
                     "command on it ends it KILLED)",
                     recorder.run_id,
                 )
                 return
-            log.error("sweep report failed: %s", _one_line(err))
-            summary = None
-            if status == "FINISHED":
-                status = "FAILED"
+            else:
+                log.error("sweep report failed: %s", _one_line(err))
+                summary = None
+                if status == "FINISHED":
+                    status = "FAILED"
         try:
             if status != "FINISHED":
                 recorder.set_tags({"sweep.state": "aborted" if status == "KILLED" else "failed"})

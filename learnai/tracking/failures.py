@@ -48,7 +48,10 @@ def explain_failure(exc: BaseException, uri: str) -> StoreLost | None:
         seen.add(id(cause))
         text = str(cause).lower()
         if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
-            where = f" writing {cause.filename}" if cause.filename else ""
+            # A copy names its source first and the file it could not write second
+            # (shutil): the full disk is the second's, not a temporary folder's.
+            path = getattr(cause, "filename2", None) or cause.filename
+            where = f" writing {path}" if path else ""
             return StoreLost(f"the disk is full{where}: {cause.strerror}")
         if any(marker in text for marker in _DISK_FULL):
             return StoreLost(f"the disk is full: {_first_line(cause)} (store {mask_secrets(uri)})")

@@ -131,3 +131,43 @@ def test_a_store_on_a_full_disk_is_closed_by_the_next_run(
     old = MlflowClient(tracking_uri=uri).get_run(run_id)
     assert old.info.status == "KILLED"  # what the next start makes of an orphan
     assert old.data.tags["learnai.reaped"] == "process gone"
+
+
+@pytest.mark.parametrize("sweeper", ["basic", "optuna"])
+def test_a_full_artifact_disk_mid_sweep_fails_the_sweep_and_ends_its_runs(
+    tmp_path: Path, tmpfs: Callable[..., Path], sweeper: str
+) -> None:
+    """The store on a disk with room, the artifacts on one that fills while a job trains:
+    the command exits non-zero, its line names the full disk (not the temporary folder
+    the pictures were drawn in, on another disk), the job and the parent end FAILED."""
+    from helpers.polling import wait_for_runs
+    from mlflow import MlflowClient
+
+    disk = tmpfs(size="2m")
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    if sweeper == "optuna":
+        sweep = (
+            "hydra/sweeper=optuna",
+            "hydra.sweeper.n_trials=2",
+            "optimizer.lr=interval(0.01,0.02)",
+        )
+    else:
+        sweep = ("optimizer.lr=0.01,0.02",)
+    job = start_learnai(
+        tmp_path, "-m", *sweep, f"tracking.uri={uri}", f"tracking.artifact_location={disk}", *LONG
+    )
+    try:
+        wait_for_runs(uri, "learnai", children=True, running=True, job=job)
+    except BaseException:
+        os.killpg(job.pid, signal.SIGKILL)
+        raise
+    _fill(disk)
+    output = finish(job)
+    assert job.returncode != 0, output[-3000:]
+    lines = [line for line in output.splitlines() if line.startswith("learnai: the disk is full")]
+    assert lines and all(f"writing {disk}/" in line for line in lines), output[-3000:]
+    runs = MlflowClient(tracking_uri=uri).search_runs(["1"])
+    statuses = {r.info.run_name: r.info.status for r in runs}
+    assert "RUNNING" not in statuses.values(), statuses
+    parents = [r for r in runs if r.data.tags.get("learnai.sweep") == "true"]
+    assert [p.info.status for p in parents] == ["FAILED"], statuses
