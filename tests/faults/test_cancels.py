@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from helpers.cli import TINY, finish, run_learnai, start_learnai
 from helpers.polling import wait_for_runs, wait_until
-from helpers.processes import asleep
+from helpers.processes import asleep, stop_group
+from helpers.servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -67,5 +70,46 @@ def test_a_cancel_ends_a_run_whose_store_tables_are_locked(
     assert "Traceback" not in output, output[-3000:]
     assert len(_learnai_lines(output)) == 1, output[-3000:]
     # The store could not take the run's end: the next command on it ends the run KILLED.
+    run_learnai(tmp_path, f"tracking.uri={uri}", "tracking.experiment=cancelled", *TINY)
+    assert MlflowClient(uri).get_run(run.info.run_id).info.status == "KILLED"
+
+
+def test_a_cancel_ends_a_run_whose_postgres_server_froze(tmp_path: Path, pg_database) -> None:
+    """The server stops answering mid-run (here: a proxy in front of it, SIGSTOPped): the
+    blocked write, the cancel of its query and ending the run all wait on a silent
+    socket (before: more than 5 minutes)."""
+    from mlflow import MlflowClient
+
+    uri = pg_database()
+    port = free_port()
+    proxy = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("tcp_proxy.py")), str(port), "127.0.0.1",
+         "5432"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proxy.stdout.readline().strip() == "listening"
+        proxied = uri.replace(":5432/", f":{port}/")
+        proc = start_learnai(tmp_path, f"tracking.uri={proxied}", *LONG)
+        try:
+            (run,) = wait_for_runs(uri, "cancelled", children=False, training=True, job=proc)
+            stop_group(proxy.pid)
+            wait_until(asleep(proc.pid), "the run blocked on the frozen server", job=proc)
+            os.killpg(proc.pid, signal.SIGTERM)
+            signalled = time.monotonic()
+            output = finish(proc, timeout=120)
+            took = time.monotonic() - signalled
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        os.killpg(proxy.pid, signal.SIGKILL)
+        proxy.wait()
+    assert took < CANCEL_BOUND_S, f"{took:.0f} s after the signal\n{output[-3000:]}"
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert len(_learnai_lines(output)) == 1, output[-3000:]
     run_learnai(tmp_path, f"tracking.uri={uri}", "tracking.experiment=cancelled", *TINY)
     assert MlflowClient(uri).get_run(run.info.run_id).info.status == "KILLED"
