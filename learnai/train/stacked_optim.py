@@ -77,14 +77,28 @@ class StackedOptimizer:
         if self.adam:
             self.host["beta1"] = [float(b[0]) for b in self.host["betas"]]
             self.host["beta2"] = [float(b[1]) for b in self.host.pop("betas")]
+            self.host["1-beta1"] = [1 - b for b in self.host["beta1"]]
+            self.host["1-beta2"] = [1 - b for b in self.host["beta2"]]
+        else:
+            self.host["1-dampening"] = [1 - d for d in self.host["dampening"]]
+            self.host["nesterov"] = [float(bool(n)) for n in self.host["nesterov"]]
+        self.host["-lr"] = [-lr for lr in self.host["lr"]]
+        self._cols: dict[tuple[str, int], torch.Tensor] = {}  # constants, on the device
+        self._per_step: dict[str, torch.Tensor] = {}  # this step's values, flat [M]
         self.t = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         self.decay = any(w != 0 for w in self.host["weight_decay"])
 
-    def _col(self, values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
-        """``values`` as a float32 ``[M, 1, ...]`` tensor that broadcasts over ``like``."""
-        shape = (len(values),) + (1,) * (like.dim() - 1)
-        return torch.tensor(values, dtype=torch.float64).to(like.device, like.dtype).view(shape)
+    def _col(self, key: str, like: torch.Tensor) -> torch.Tensor:
+        """A per-member value as a float32 ``[M, 1, ...]`` tensor that broadcasts over
+        ``like``: copied to the device once (constants) or once a step."""
+        shape = (-1,) + (1,) * (like.dim() - 1)
+        if key in self._per_step:
+            return self._per_step[key].view(shape)
+        if (key, like.dim()) not in self._cols:
+            values = torch.tensor(self.host[key], dtype=torch.float64)
+            self._cols[key, like.dim()] = values.to(like.device, like.dtype).view(shape)
+        return self._cols[key, like.dim()]
 
     def overflows(self) -> list[bool]:
         """Members whose next step torch would refuse (a scalar beyond float32, e.g.
@@ -103,8 +117,17 @@ class StackedOptimizer:
         """One update with ``grads``; members where ``mask`` (bool ``[M]``) is False keep
         their parameters."""
         self.t += 1
+        if self.adam:  # torch computes these per step in float64 on the host
+            t, like = self.t, self.params[0]
+            step = [
+                -lr / (1 - b**t) for lr, b in zip(self.host["lr"], self.host["beta1"], strict=True)
+            ]
+            bc2 = [math.sqrt(1 - b**t) for b in self.host["beta2"]]
+            for key, values in (("-step_size", step), ("bc2_sqrt", bc2)):
+                flat = torch.tensor(values, dtype=torch.float64)
+                self._per_step[key] = flat.to(like.device, like.dtype)
         for i, (param, grad) in enumerate(zip(self.params, grads, strict=True)):
-            col = lambda key, p=param: self._col(self.host[key], p)  # noqa: E731
+            col = lambda key, p=param: self._col(key, p)  # noqa: E731
             if self.decay:
                 wd = col("weight_decay")
                 grad = torch.where(wd != 0, grad + wd * param, grad)
@@ -118,14 +141,10 @@ class StackedOptimizer:
             state["exp_avg"] = torch.zeros_like(param)
             state["exp_avg_sq"] = torch.zeros_like(param)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        b1, b2 = self.host["beta1"], self.host["beta2"]
-        exp_avg.lerp_(grad, self._col([1 - b for b in b1], param))
-        exp_avg_sq.mul_(col("beta2")).addcmul_(grad, grad * self._col([1 - b for b in b2], param))
-        # torch computes these per step in float64 on the host, then as float32 scalars
-        step_size = [lr / (1 - b**self.t) for lr, b in zip(self.host["lr"], b1, strict=True)]
-        bc2_sqrt = [math.sqrt(1 - b**self.t) for b in b2]
-        denom = (exp_avg_sq.sqrt() / self._col(bc2_sqrt, param)).add_(col("eps"))
-        return exp_avg / denom * self._col([-s for s in step_size], param)
+        exp_avg.lerp_(grad, col("1-beta1"))
+        exp_avg_sq.mul_(col("beta2")).addcmul_(grad, grad * col("1-beta2"))
+        denom = (exp_avg_sq.sqrt() / col("bc2_sqrt")).add_(col("eps"))
+        return exp_avg / denom * col("-step_size")
 
     def _sgd(self, i: int, grad: torch.Tensor, col: Any) -> torch.Tensor:
         momentum = self.host["momentum"]
@@ -134,10 +153,9 @@ class StackedOptimizer:
             if "buf" not in state:
                 state["buf"] = grad.detach().clone()
             else:
-                damp = self._col([1 - d for d in self.host["dampening"]], grad)
-                state["buf"].mul_(col("momentum")).add_(grad * damp)
+                state["buf"].mul_(col("momentum")).add_(grad * col("1-dampening"))
             buf, mom = state["buf"], col("momentum")
-            nesterov = self._col([float(bool(n)) for n in self.host["nesterov"]], grad) != 0
+            nesterov = col("nesterov") != 0
             moved = torch.where(nesterov, grad + mom * buf, buf)
             grad = torch.where(mom != 0, moved, grad)
-        return grad * -col("lr")
+        return grad * col("-lr")
