@@ -105,6 +105,7 @@ def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
     from learnai.tracking.uris import resolve_uri
     from learnai.train.device import resolve_device, set_threads
     from learnai.train.resources import check_resources
+    from learnai.train.shown import link_trial, shown_params
 
     validate(cfg)
     ctx = job_context()
@@ -121,7 +122,7 @@ def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
         device = resolve_device(cfg.trainer.device, ctx.job_num)
         set_threads(cfg.trainer.num_threads, ctx.parallel_jobs, ctx.launcher_cpus)
     trial = current_trial()
-    shown = _shown_params(cfg, ctx, trial)
+    shown = shown_params(cfg, ctx, trial)
     recorder = RunRecorder.start(
         uri,
         cfg.tracking.experiment,
@@ -135,23 +136,10 @@ def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
     job.shown_params = shown
     if trial is not None:
         try:
-            _link_trial(job)
+            link_trial(job)
         except BaseException as exc:
             end_failed(job, exc)
     return job
-
-
-def _link_trial(job: OpenRun) -> None:
-    """The trial names its run: its id, a link (user attr ``mlflow_run_url``) and, where
-    optuna-dashboard is installed, a note whose markdown link the dashboard renders."""
-    from learnai.tracking.links import run_url, ui_base
-
-    trial, recorder = job.trial, job.recorder
-    assert trial is not None
-    url = run_url(ui_base(job.uri), recorder.experiment_id or "0", recorder.run_id)
-    trial.set_user_attr("mlflow_run_id", recorder.run_id)
-    trial.set_user_attr("mlflow_run_url", url)
-    trial.save_note(f"MLflow run: [{recorder.run_name or recorder.run_id}]({url})")
 
 
 def end_failed(job: OpenRun, exc: BaseException) -> None:
@@ -210,23 +198,6 @@ def _run_name(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> str |
     swept = naming.swept_values(ctx.overrides, keys)
     number = trial.number if trial is not None else None
     return naming.child_run_name(swept, number, cfg.tracking.experiment)
-
-
-def _shown_params(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> list[str]:
-    """The params a run's runs-table view shows: what its command line or sweep set."""
-    from learnai.tracking import naming
-
-    if ctx.is_multirun:
-        return list(trial.params) if trial is not None else list(ctx.swept_keys)
-    keys = [naming.override_key(o) for o in ctx.overrides]
-    return [k for k in dict.fromkeys(keys) if _leaf(cfg, k) is not None]
-
-
-def _leaf(cfg: DictConfig, key: str) -> Any:
-    from omegaconf import OmegaConf
-
-    found = OmegaConf.select(cfg, key, default=None)
-    return None if OmegaConf.is_config(found) else found
 
 
 def _start_tags(ctx: JobContext, trial: JobTrial | None) -> dict[str, str]:
@@ -297,6 +268,7 @@ def finish_run(
     from learnai.pictures.artifacts import RunFiles
     from learnai.secrets import mask_secrets
     from learnai.train.loop import evaluate
+    from learnai.train.shown import show_verdict
 
     recorder = job.recorder
     final = evaluate(model, data)  # the one model state every final value describes
@@ -346,7 +318,7 @@ def finish_run(
     name = recorder.run_name  # as created: the name consoles and tables print
     if outcome != "diverged":  # a blown-up network is not worth loading
         recorder.log_model(model, data.x_val[:5], step=history.epochs_run)
-    view = _show_verdict(cfg, job, outcome, history, final)
+    view = show_verdict(cfg, job, outcome, history, final)
     recorder.end("FINISHED")
     ok = outcome != "diverged" and math.isfinite(final.val_loss)
     objective = final.val_loss if ok else math.inf
@@ -365,34 +337,6 @@ def finish_run(
     if job.trial is not None:
         job.trial.set_user_attr("outcome", outcome)
     return result
-
-
-def _show_verdict(
-    cfg: DictConfig, job: OpenRun, outcome: str, history: History, final: Any
-) -> str | None:
-    """Put the verdict where the UI shows it first: the run's name (``lr=1 · diverged at
-    epoch 1``; a name the user chose stays as given) and its description. A single run
-    also stores the runs-table view its printed link opens; a sweep's parent stores its
-    children's. Returns that view's key."""
-    from learnai.tracking import naming, notes
-    from learnai.tracking.links import runs_view
-
-    recorder = job.recorder
-    verdict = naming.verdict(outcome, history.diverged_at, history.epochs_run)
-    note = notes.run_note(
-        outcome,
-        verdict,
-        final.val_loss,
-        final.val_r2,
-        history.epochs_run,
-        cfg.trainer.converged_r2,
-    )
-    recorder.set_tags({notes.NOTE_TAG: note, "learnai.name": recorder.run_name})
-    if not job.named and recorder.run_name:
-        recorder.rename(naming.with_verdict(recorder.run_name, verdict))
-    if job.is_multirun:
-        return None
-    return recorder.share_view(runs_view(job.shown_params))
 
 
 def fitted_equation(weights: list[float], features: list[str], bias: float) -> str:

@@ -1,0 +1,75 @@
+"""Where a run shows how it went: its name and description in MLflow (the verdict, set
+once training is over), the runs-table view its printed link opens, and the link from
+its Optuna trial to it. Called by :mod:`learnai.train.run`'s stages, so every launcher
+(one run, a sweep's job, a stacked member) records the same things.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from hydra_plugins.learnai_optuna_sweeper.trial import JobTrial
+    from learnai.train.context import JobContext
+    from learnai.train.loop import History
+    from learnai.train.run import OpenRun
+
+
+def link_trial(job: OpenRun) -> None:
+    """The trial names its run: its id, a link (user attr ``mlflow_run_url``) and, where
+    optuna-dashboard is installed, a note whose markdown link the dashboard renders."""
+    from learnai.tracking.links import run_url, ui_base
+
+    trial, recorder = job.trial, job.recorder
+    assert trial is not None
+    url = run_url(ui_base(job.uri), recorder.experiment_id or "0", recorder.run_id)
+    trial.set_user_attr("mlflow_run_id", recorder.run_id)
+    trial.set_user_attr("mlflow_run_url", url)
+    trial.save_note(f"MLflow run: [{recorder.run_name or recorder.run_id}]({url})")
+
+
+def shown_params(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> list[str]:
+    """The params a run's runs-table view shows: what its command line or sweep set."""
+    from learnai.tracking import naming
+
+    if ctx.is_multirun:
+        return list(trial.params) if trial is not None else list(ctx.swept_keys)
+    keys = [naming.override_key(o) for o in ctx.overrides]
+    return [k for k in dict.fromkeys(keys) if _leaf(cfg, k) is not None]
+
+
+def _leaf(cfg: DictConfig, key: str) -> Any:
+    from omegaconf import OmegaConf
+
+    found = OmegaConf.select(cfg, key, default=None)
+    return None if OmegaConf.is_config(found) else found
+
+
+def show_verdict(
+    cfg: DictConfig, job: OpenRun, outcome: str, history: History, final: Any
+) -> str | None:
+    """Put the verdict where the UI shows it first: the run's name (``lr=1 · diverged at
+    epoch 1``; a name the user chose stays as given) and its description. A single run
+    also stores the runs-table view its printed link opens; a sweep's parent stores its
+    children's. Returns that view's key."""
+    from learnai.tracking import naming, notes
+    from learnai.tracking.links import runs_view
+
+    recorder = job.recorder
+    verdict = naming.verdict(outcome, history.diverged_at, history.epochs_run)
+    note = notes.run_note(
+        outcome,
+        verdict,
+        final.val_loss,
+        final.val_r2,
+        history.epochs_run,
+        cfg.trainer.converged_r2,
+    )
+    recorder.set_tags({notes.NOTE_TAG: note, "learnai.name": recorder.run_name})
+    if not job.named and recorder.run_name:
+        recorder.rename(naming.with_verdict(recorder.run_name, verdict))
+    if job.is_multirun:
+        return None
+    return recorder.share_view(runs_view(job.shown_params))
