@@ -264,4 +264,6 @@ def test_optuna_dashboard_shows_the_study(
     hrefs = {run_links.nth(i).get_attribute("href") for i in range(run_links.count())}
     expected = {t.user_attrs["mlflow_run_url"] for t in trials(study)}
     assert hrefs <= expected and hrefs, (hrefs, expected)
+    # named as the run is once trained: with its verdict
+    assert re.search(r"#0 lr=\S+ \u00b7 (converged|stalled|pruned)", page.inner_text("body"))
     screenshots(page, "optuna-dashboard-trials")

@@ -30,6 +30,15 @@ def link_trial(job: OpenRun) -> None:
     trial.save_note(f"MLflow run: [{recorder.run_name or recorder.run_id}]({url})")
 
 
+def _renote_trial(job: OpenRun) -> None:
+    """The trial's note names its run as renamed, with its verdict."""
+    trial, recorder = job.trial, job.recorder
+    if trial is not None:
+        url = trial.user_attrs.get("mlflow_run_url")
+        if url:
+            trial.save_note(f"MLflow run: [{recorder.run_name or recorder.run_id}]({url})")
+
+
 def shown_params(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> list[str]:
     """The params a run's runs-table view shows: what its command line or sweep set."""
     from learnai.tracking import naming
@@ -70,6 +79,7 @@ def show_verdict(
     recorder.set_tags({notes.NOTE_TAG: note, "learnai.name": recorder.run_name})
     if not job.named and recorder.run_name:
         recorder.rename(naming.with_verdict(recorder.run_name, verdict))
+        _renote_trial(job)
     if job.is_multirun:
         return None
     return recorder.share_view(runs_view(job.shown_params))
