@@ -458,3 +458,33 @@ def test_a_run_records_the_options_and_overrides_typed(tmp_path: Path) -> None:
     assert tags["choice.data"] == "nonlinear"
     assert tags["overrides"].split() == [*overrides, "trainer.device=cpu", "tracking.experiment=p"]
     assert tags["outcome"] == "stalled"
+
+
+def test_a_model_torch_export_cannot_save_is_one_warning_and_the_run_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plugged-in model with data-dependent control flow: no model, a FAILED
+    LoggedModel, one warning line naming the run; the store is untouched otherwise."""
+    import torch
+    from helpers.inproc import new_store_at
+
+    from learnai.tracking.recorder import RunRecorder
+
+    class Branchy(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layer(x) if float(x.sum()) > 0 else -self.layer(x)
+
+    recorder = RunRecorder.start(new_store_at(tmp_path / "mlflow.db"), "branchy")
+    with caplog.at_level("WARNING", logger="learnai"):
+        assert recorder.log_model(Branchy(), torch.ones(3, 1)) is None
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "learnai"]
+    assert line.startswith(f"run {recorder.run_id}: its model was not logged (torch.export")
+    recorder.end("FINISHED")
+    run = recorder.client.get_run(recorder.run_id)
+    assert run.info.status == "FINISHED" and not run.outputs.model_outputs
+    (model,) = recorder.client.search_logged_models([recorder.experiment_id])
+    assert model.status == "FAILED"

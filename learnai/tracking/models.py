@@ -13,6 +13,7 @@ returns the network.
 from __future__ import annotations
 
 import copy
+import logging
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from torch import nn
+
+log = logging.getLogger("learnai")
 
 MODEL_NAME = "model"  # the name MLflow's docs use: runs:/<run_id>/model
 
@@ -31,9 +34,10 @@ def log_torch_model(
     model: nn.Module,
     example: Any,
     step: int = 0,
-) -> str:
+) -> str | None:
     """Log ``model`` (a copy, on the CPU) with a signature and ``example`` (a few input
-    rows, a tensor) as the run's model; returns the LoggedModel's id."""
+    rows, a tensor) as the run's model; returns the LoggedModel's id, or None when the
+    model cannot be saved (one warning line: the run goes on; a store that fails raises)."""
     import mlflow.pytorch
     import torch
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus
@@ -50,20 +54,30 @@ def log_torch_model(
     try:
         with tempfile.TemporaryDirectory(prefix="learnai-model-") as tmp:
             path = Path(tmp) / MODEL_NAME
-            mlflow.pytorch.save_model(
-                cpu,
-                str(path),
-                mlflow_model=Model(
-                    artifact_path=logged.artifact_location,
-                    run_id=run_id,
-                    model_id=logged.model_id,
-                    model_uuid=logged.model_id,
-                ),
-                signature=infer_signature(x_np, y_np),
-                input_example=x_np,
-                # named, so MLflow does not infer them (a subprocess, seconds a run)
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-            )
+            try:
+                mlflow.pytorch.save_model(
+                    cpu,
+                    str(path),
+                    mlflow_model=Model(
+                        artifact_path=logged.artifact_location,
+                        run_id=run_id,
+                        model_id=logged.model_id,
+                        model_uuid=logged.model_id,
+                    ),
+                    signature=infer_signature(x_np, y_np),
+                    input_example=x_np,
+                    # named, so MLflow does not infer them (a subprocess, seconds a run)
+                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                )
+            except Exception as err:  # e.g. a plugged-in model torch.export cannot trace
+                client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                log.warning(
+                    "run %s: its model was not logged (torch.export could not save it: %s)",
+                    run_id,
+                    first[:200],
+                )
+                return None
             client.log_model_artifacts(logged.model_id, str(path))
         client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step)])
     except BaseException:

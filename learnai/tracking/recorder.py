@@ -223,7 +223,7 @@ class RunRecorder:
         self.client.update_run(self.run_id, name=name)
         self.run_name = name
 
-    def log_model(self, model: Any, example: Any, step: int = 0) -> str:
+    def log_model(self, model: Any, example: Any, step: int = 0) -> str | None:
         """Log the trained ``model`` with MLflow's PyTorch flavour (``example``: a few
         input rows); returns its LoggedModel id (see :mod:`learnai.tracking.models`)."""
         from learnai.tracking.models import log_torch_model
