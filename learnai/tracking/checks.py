@@ -366,3 +366,17 @@ def check_output_dir(overrides: list[str], multirun: bool, cwd: Path | None = No
         key,
         f"Hydra's output folder: run learnai from a folder you can write to, or set {key}",
     )
+
+
+def check_experiment_artifacts(location: str, experiment: str) -> None:
+    """Raise :class:`StoreError` unless artifacts can be written to an experiment's own
+    artifact location, when it is a local folder. An experiment made earlier (by another
+    machine, or pointing at a disk since made read-only) keeps its location whatever
+    ``tracking.artifact_location`` says now; unchecked, the run trained first and failed
+    on its first picture."""
+    scheme = location.split(":", 1)[0] if ":" in location.split("/", 1)[0] else ""
+    if scheme not in ("", "file"):  # mlflow-artifacts:/ (a server's), s3://, ...
+        return
+    local = _local_path(location)
+    if local is not None:
+        _check_writable_dir(local, "tracking.experiment", f"artifact location of {experiment!r}")

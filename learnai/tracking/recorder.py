@@ -164,11 +164,13 @@ class RunRecorder:
         flush_every_s: float = 5.0,
     ) -> RunRecorder:
         """Create the run (in ``experiment``, under ``parent_run_id`` if given)."""
-        from learnai.tracking.checks import permission_error
+        from learnai.tracking.checks import check_experiment_artifacts, permission_error
 
         client = open_store(uri)
         try:
             experiment_id = experiment_for_run(uri, experiment, artifact_location)
+            location = client.get_experiment(experiment_id).artifact_location
+            check_experiment_artifacts(location, experiment)  # before the run, not after
             all_tags = {**process_tags(), **(tags or {})}
             if parent_run_id:
                 check_parent(client, parent_run_id)

@@ -93,6 +93,26 @@ def test_a_working_directory_hydra_cannot_write_is_one_line(
 
 @pytest.mark.e2e
 @pytest.mark.root
+@pytest.mark.parametrize("sweep", [False, True], ids=["run", "sweep"])
+def test_an_experiments_own_unwritable_artifact_location_is_refused_before_training(
+    tmp_path: Path, tmpfs: Callable[..., Path], sweep: bool
+) -> None:
+    """The experiment was made earlier with its artifacts on a disk now read-only, and
+    tracking.artifact_location is not given: the run trained, then failed on its first
+    picture with Hydra's traceback. Now one line, and no run."""
+    from mlflow import MlflowClient
+
+    disk = tmpfs(size="1m", ro=True)
+    client = MlflowClient(tracking_uri=tracking_uri(tmp_path))
+    exp = client.create_experiment("old", artifact_location=(disk / "artifacts").as_uri())
+    args = ["-m", "optimizer.lr=0.01,0.1"] if sweep else []
+    proc = run_learnai(tmp_path, *args, "tracking.experiment=old", *TINY, expect=2)
+    _one_line_error(proc, "artifact location of 'old'", str(disk), "read-only file system")
+    assert client.search_runs([exp]) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.root
 def test_a_read_only_artifact_location_is_refused(
     tmp_path: Path, tmpfs: Callable[..., Path]
 ) -> None:
