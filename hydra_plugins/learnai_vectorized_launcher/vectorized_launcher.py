@@ -25,6 +25,14 @@ ConfigStore.instance().store(
 )
 
 
+def check(max_group: object) -> str | None:
+    """Why these settings are refused (None: they are fine). learnai's entry point calls
+    it before a sweep creates anything."""
+    if not isinstance(max_group, int) or max_group < 1:
+        return f"invalid value for hydra.launcher.max_group: {max_group!r} (must be >= 1)"
+    return None
+
+
 class VectorizedLauncher(Launcher):
     """Groups a batch of jobs by everything that fixes their shapes and trains each
     group as one stacked model; every job keeps its output folder, ``.hydra/`` files and
@@ -33,6 +41,9 @@ class VectorizedLauncher(Launcher):
 
     def __init__(self, max_group: int = 256) -> None:
         super().__init__()
+        reason = check(max_group)
+        if reason is not None:
+            raise ValueError(reason)
         self.max_group = max_group
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None

@@ -131,6 +131,12 @@ def validate_sweep(cfg: DictConfig, loader: Any, sweeper: str, overrides: list[s
 
     validate(cfg)
     check_artifacts_reach_jobs(cfg)
+    if cfg.hydra.runtime.choices.get("hydra/launcher") == "vectorized":
+        from hydra_plugins.learnai_vectorized_launcher.vectorized_launcher import check
+
+        reason = check(cfg.hydra.launcher.get("max_group"))
+        if reason is not None:
+            raise ConfigError(reason)
     # What Hydra hands a sweeper: the task's overrides. Hydra's own (hydra/launcher=ray,
     # +hydra.launcher.ray.init.x=1) are in cfg already and load_sweep_config adds them
     # again; passed twice, a `+` one fails ("An item is already at ...").

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
-from helpers.cli import TINY, TINY_NO_ANIMATION, run_learnai
+from helpers.cli import TINY, TINY_NO_ANIMATION, error_line, run_learnai
 from helpers.stores import (
     artifact_names,
     child_runs,
@@ -153,3 +153,19 @@ def test_a_job_that_cannot_be_stacked_trains_alone(tmp_path: Path) -> None:
     runs = _runs(tmp_path)
     assert len(runs) == 2
     assert {r.info.status for r in runs.values()} == {"FINISHED"}
+
+
+def test_a_bad_max_group_is_refused_before_anything_exists(tmp_path: Path) -> None:
+    proc = run_learnai(
+        tmp_path,
+        "-m",
+        "hydra/launcher=vectorized",
+        "hydra.launcher.max_group=0",
+        "optimizer.lr=0.01,0.1",
+        *TINY_NO_ANIMATION,
+        expect=2,
+    )
+    assert error_line(proc) == (
+        "learnai: invalid value for hydra.launcher.max_group: 0 (must be >= 1)"
+    )
+    assert not (tmp_path / "mlruns").exists()
