@@ -105,7 +105,7 @@ def _open(
         data = instantiate(cfg.data).to(job.device)
         model = instantiate(cfg.model, n_in=data.n_features).to(job.device)
         log_params(job, cfg)
-        trainer = make_trainer(cfg, job)
+        trainer = make_trainer(cfg, job, data)  # data: the trial's report cap
         # one progress line for the group instead of one bar per member
         trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, Progress)]
         optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
