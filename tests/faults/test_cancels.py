@@ -109,7 +109,7 @@ def test_a_cancel_ends_a_run_whose_postgres_server_froze(tmp_path: Path, pg_data
         proxy.wait()
     assert took < CANCEL_BOUND_S, f"{took:.0f} s after the signal\n{output[-3000:]}"
     assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
-    assert "Traceback" not in output, output[-3000:]
+    assert "Traceback" not in output and "psycopg" not in output, output[-3000:]
     assert len(_learnai_lines(output)) == 1, output[-3000:]
     run_learnai(tmp_path, f"tracking.uri={uri}", "tracking.experiment=cancelled", *TINY)
     assert MlflowClient(uri).get_run(run.info.run_id).info.status == "KILLED"
