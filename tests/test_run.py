@@ -10,7 +10,9 @@ typed) runs ``python -m learnai`` (``e2e``).
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -452,8 +454,22 @@ def test_final_metrics_and_predictions_agree(request: pytest.FixtureRequest, nam
 @pytest.mark.e2e
 def test_a_run_records_the_options_and_overrides_typed(tmp_path: Path) -> None:
     overrides = ("model=linear", "optimizer.lr=0.0001", "trainer.epochs=3", "data.n_samples=100")
-    run_learnai(tmp_path, *overrides, "trainer.device=cpu", "tracking.experiment=p")
-    tags = only_run(mlflow_client(tmp_path), "p").data.tags
+    proc = run_learnai(tmp_path, *overrides, "trainer.device=cpu", "tracking.experiment=p")
+    client = mlflow_client(tmp_path)
+    tags = only_run(client, "p").data.tags
+    # the printed link's view shows the values typed (a group's option is no param)
+    from learnai.tracking.links import VIEW_TAG_PREFIX
+
+    (key,) = re.findall(r"viewStateShareKey=(learnai-[0-9a-f]+)&", proc.stdout + proc.stderr)
+    experiment = client.get_experiment_by_name("p")
+    columns = json.loads(experiment.tags[VIEW_TAG_PREFIX + key])["selectedColumns"]
+    params = [c for c in columns if c.startswith("params.")]
+    assert params == [
+        "params.`optimizer.lr`",
+        "params.`trainer.epochs`",
+        "params.`data.n_samples`",
+        "params.`trainer.device`",
+    ]
     assert tags["choice.model"] == "linear"
     assert tags["choice.data"] == "nonlinear"
     assert tags["overrides"].split() == [*overrides, "trainer.device=cpu", "tracking.experiment=p"]

@@ -46,14 +46,16 @@ def shown_params(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> li
     if ctx.is_multirun:
         return list(trial.params) if trial is not None else list(ctx.swept_keys)
     keys = [naming.override_key(o) for o in ctx.overrides]
-    return [k for k in dict.fromkeys(keys) if _leaf(cfg, k) is not None]
+    # where a run is recorded is no value worth a column
+    return [k for k in dict.fromkeys(keys) if not k.startswith("tracking.") and _leaf(cfg, k)]
 
 
-def _leaf(cfg: DictConfig, key: str) -> Any:
+def _leaf(cfg: DictConfig, key: str) -> bool:
+    """Whether ``key`` is one value of ``cfg`` (a param), not a group or missing."""
     from omegaconf import OmegaConf
 
     found = OmegaConf.select(cfg, key, default=None)
-    return None if OmegaConf.is_config(found) else found
+    return found is not None and not OmegaConf.is_config(found)
 
 
 def show_verdict(
