@@ -504,3 +504,22 @@ def test_a_model_torch_export_cannot_save_is_one_warning_and_the_run_goes_on(
     assert run.info.status == "FINISHED" and not run.outputs.model_outputs
     (model,) = recorder.client.search_logged_models([recorder.experiment_id])
     assert model.status == "FAILED"
+
+
+def test_a_store_that_refuses_the_view_is_one_warning_and_the_link_sorts_anyway(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The view is an experiment tag; a store that refuses it (here: the experiment was
+    deleted under the run) costs one line, not the run."""
+    from helpers.inproc import new_store_at
+
+    from learnai.tracking.links import experiment_url, runs_view
+    from learnai.tracking.recorder import RunRecorder
+
+    recorder = RunRecorder.start(new_store_at(tmp_path / "mlflow.db"), "gone")
+    recorder.client.delete_experiment(recorder.experiment_id)
+    with caplog.at_level("WARNING", logger="learnai"):
+        assert recorder.share_view(runs_view(["optimizer.lr"])) is None
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "learnai"]
+    assert line.startswith("could not store the runs-table view: ")
+    assert "orderByKey=metrics.%60final_val_loss%60&orderByAsc=true" in experiment_url("h", "1")

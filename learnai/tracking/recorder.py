@@ -234,15 +234,22 @@ class RunRecorder:
             self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
         return log_torch_model(self.client, self.experiment_id, self.run_id, model, example, step)
 
-    def share_view(self, state: Mapping[str, Any]) -> str:
+    def share_view(self, state: Mapping[str, Any]) -> str | None:
         """Store a runs-table view on the run's experiment; returns the key a link opens
-        it with (see :func:`learnai.tracking.links.view_key`)."""
+        it with (see :func:`learnai.tracking.links.view_key`), or None when the store
+        refuses experiment tags (e.g. a server that only lets this user log runs): one
+        line, and links then sort best first without it."""
         from learnai.tracking.links import VIEW_TAG_PREFIX, view_key
 
         text, key = view_key(state)
         if self.experiment_id is None:
             self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
-        self.client.set_experiment_tag(self.experiment_id, VIEW_TAG_PREFIX + key, text)
+        try:
+            self.client.set_experiment_tag(self.experiment_id, VIEW_TAG_PREFIX + key, text)
+        except Exception as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            log.warning("could not store the runs-table view: %s", mask_secrets(first)[:200])
+            return None
         return key
 
     def end(self, status: str = "FINISHED") -> None:
