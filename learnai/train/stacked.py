@@ -7,7 +7,9 @@ PyTorch's model-ensembling recipe. Each member keeps its own :class:`~loop.Train
 (built by :func:`learnai.train.run.make_trainer`): its callbacks (metrics, pruning),
 divergence rule, frames and sync rhythm are the solo run's, fed from its row of the
 stacked losses. A member that stops (diverged, pruned) is masked out of the update:
-its parameters stay as they were when it stopped, the others train on.
+its parameters stay as they were when it stopped, the others train on; once half the
+stack has stopped, the stack is rebuilt from the members still training (a stability
+map's diverged half would otherwise cost as much as its converging half).
 """
 
 from __future__ import annotations
@@ -122,22 +124,26 @@ class StackedTrainer:
         active = [True] * n
         mask = torch.ones(n, dtype=torch.bool, device=device)
         filled = [0] * n  # a member's epochs since its last sync: its own rhythm
+        stacked = list(range(n))  # the members in the stack, by position
+        at = torch.arange(n, device=device)
 
         for epoch in range(1, epochs + 1):
-            overflow = optimizer.overflows()
+            overflow = [False] * n
+            for pos, flag in enumerate(optimizer.overflows()):
+                overflow[stacked[pos]] = flag
             # 1-5: forward, loss, gradients, one update for every member still training
             loss = _mse(forward(params, buffers, x), y)
             grads = torch.autograd.grad(loss.sum(), list(params.values()))
             step_mask = mask
             if any(overflow):  # torch refuses the step: parameters stay, loss is inf
-                bad = torch.tensor(overflow, device=device)
+                bad = torch.tensor([overflow[i] for i in stacked], device=device)
                 step_mask = mask & ~bad
                 loss = torch.where(bad, torch.full_like(loss, float("inf")), loss)
             optimizer.step(grads, step_mask)
 
             with torch.no_grad():  # record: validation loss and frames, on the device
-                losses[0, :, epoch - 1] = loss.detach()
-                losses[1, :, epoch - 1] = _mse(forward(params, buffers, xv), yv)
+                losses[0, at, epoch - 1] = loss.detach()
+                losses[1, at, epoch - 1] = _mse(forward(params, buffers, xv), yv)
                 want = [
                     i
                     for i in range(n)
@@ -151,8 +157,9 @@ class StackedTrainer:
                 if want:
                     pictured = forward(params, buffers, grid).squeeze(-1)
                     index = torch.tensor(want, device=device)
+                    pos = torch.tensor([stacked.index(i) for i in want], device=device)
                     slots = torch.tensor([len(shots[i]) for i in want], device=device)
-                    snapshots[index, slots] = pictured[index]
+                    snapshots[index, slots] = pictured[pos]
                     for i in want:
                         shots[i].append(epoch)
 
@@ -165,18 +172,25 @@ class StackedTrainer:
                         due.append(i)
             if due:
                 self._sync(due, states, filled, losses[:, :, :epoch].tolist(), active)
-                mask = torch.tensor(active, device=device)
+                mask = torch.tensor([active[i] for i in stacked], device=device)
+                if 2 * sum(active) <= len(stacked) and any(active):  # drop the stopped
+                    keep = [p for p, i in enumerate(stacked) if active[i]]
+                    stopped = [i for i in stacked if not active[i]]
+                    self._unstack(stopped, stacked, params, buffers)
+                    index = torch.tensor(keep, device=device)
+                    params = {k: v[index].detach().requires_grad_() for k, v in params.items()}
+                    buffers = {k: v[index] for k, v in buffers.items()}
+                    x, y, xv, yv, grid = (t[index] for t in (x, y, xv, yv, grid))
+                    optimizer.keep(keep, list(params.values()))
+                    stacked = [stacked[p] for p in keep]
+                    at = torch.tensor(stacked, device=device)
+                    mask = torch.ones(len(stacked), dtype=torch.bool, device=device)
                 if self.on_progress is not None:
                     self.on_progress(epoch, epochs, sum(active))
             if not any(active):
                 break
 
-        with torch.no_grad():  # unstack: each member's model gets its own final values
-            for i, m in enumerate(ms):
-                for name, p in m.model.named_parameters():
-                    p.copy_(params[name][i])
-                for name, b in m.model.named_buffers():
-                    b.copy_(buffers[name][i])
+        self._unstack(stacked, stacked, params, buffers)
         return [
             History(
                 train_loss=s.train_loss,
@@ -188,6 +202,16 @@ class StackedTrainer:
             )
             for i, s in enumerate(states)
         ]
+
+    @torch.no_grad()
+    def _unstack(self, members: list[int], stacked: list[int], params: dict, buffers: dict) -> None:
+        """Copy ``members``' final values from the stack into their own models."""
+        for i in members:
+            pos, model = stacked.index(i), self.members[i].model
+            for name, p in model.named_parameters():
+                p.copy_(params[name][pos])
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name][pos])
 
     def _sync(
         self,

@@ -100,6 +100,15 @@ class StackedOptimizer:
             self._cols[key, like.dim()] = values.to(like.device, like.dtype).view(shape)
         return self._cols[key, like.dim()]
 
+    def keep(self, positions: list[int], params: Sequence[torch.Tensor]) -> None:
+        """Go on with the members at ``positions`` only, whose stacked parameters are
+        now ``params`` (the others stopped: their compute would be wasted)."""
+        index = torch.tensor(positions, device=self.params[0].device)
+        self.params = list(params)
+        self.host = {k: [v[p] for p in positions] for k, v in self.host.items()}
+        self.state = [{k: v[index] for k, v in st.items()} for st in self.state]
+        self._cols.clear()
+
     def overflows(self) -> list[bool]:
         """Members whose next step torch would refuse (a scalar beyond float32, e.g.
         ``lr=1e39``): training takes that for divergence (see :func:`loop._step`)."""

@@ -91,7 +91,12 @@ JOBS = [
     Job(lr=0.003, seed=3, data_seed=5, noise=0.4),  # its own seeds and data
     Job(lr=0.02, prune_at=14),  # stopped by its callback at the sync of epoch 14
 ]
-SGD_JOBS = [Job(lr=0.05, momentum=0.9), Job(lr=0.01, momentum=0.0), Job(lr=3.0, momentum=0.0)]
+SGD_JOBS = [
+    Job(lr=0.05, momentum=0.9),
+    Job(lr=0.01, momentum=0.0),
+    Job(lr=3.0, momentum=0.0),
+    Job(lr=2.0, momentum=0.9),  # with the other diverged one: the group drops both
+]
 
 
 @pytest.mark.parametrize(
