@@ -267,7 +267,11 @@ class RunRecorder:
         try:
             self.end(status)
         except Exception as exc:
+            from learnai.tracking.failures import explain_failure
+
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if explain_failure(exc, "") is not None:  # gone or full: its own line says which
+                first = "the store failed; the next command on it ends it KILLED"
             log.error("could not end run %s as %s: %s", self.run_id, status, mask_secrets(first))
             return False
         return True
