@@ -40,6 +40,7 @@ class Recorded:
     root: Path  # the store is root/mlruns
     experiment: str
     result: Result
+    git_head: tuple[str, str] | None = None  # learnai's checkout as the run started
 
     def __post_init__(self) -> None:
         self.client = mlflow_client(self.root)
@@ -82,9 +83,14 @@ EPOCHS = 30
 @pytest.fixture(scope="module")
 def small(store: Path) -> Recorded:
     """Launched from the store's folder with the default, relative store URI."""
+    from helpers.processes import REPO
+
+    from learnai.tracking.source import git_head
+
+    head = git_head(REPO)  # the checkout may move on while the tests read the run
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(store)
-        return record(
+        recorded = record(
             store,
             "t",
             *QUIET,
@@ -92,6 +98,8 @@ def small(store: Path) -> Recorded:
             "data.n_samples=200",
             "tracking.uri=sqlite:///mlruns/mlflow.db",
         )
+    recorded.git_head = head
+    return recorded
 
 
 def test_run_finishes_on_its_own(small: Recorded) -> None:
@@ -251,12 +259,10 @@ def test_a_diverged_run_logs_no_model(diverged_search_like: Recorded) -> None:
 def test_the_source_and_git_commit_are_mlflows_tags(small: Recorded) -> None:
     from helpers.processes import REPO
 
-    from learnai.tracking.source import git_head
-
     tags = small.run.data.tags
     assert tags["mlflow.source.type"] == "LOCAL"
     assert tags["mlflow.source.name"] == str(REPO / "learnai")
-    commit, branch = git_head(REPO)
+    commit, branch = small.git_head  # as the run started
     assert tags["mlflow.source.git.commit"] == commit and len(commit) == 40
     assert tags.get("mlflow.source.git.branch", "") == branch
 

@@ -17,24 +17,20 @@ SOURCE_TYPE = "mlflow.source.type"
 GIT_COMMIT = "mlflow.source.git.commit"
 GIT_BRANCH = "mlflow.source.git.branch"
 
-_cache: dict[Path, dict[str, str]] = {}
-
 
 def source_tags(code: Path | None = None) -> dict[str, str]:
     """MLflow's source tags for the code at ``code`` (default: learnai's own checkout):
     its commit and branch when it is in a git checkout, else only the source name."""
     if code is None:
         code = Path(__file__).resolve().parents[1]  # the package: the Source column shows 'learnai'
-    if code not in _cache:
-        tags = {SOURCE_NAME: str(code), SOURCE_TYPE: "LOCAL"}
-        found = git_head(code)
-        if found is not None:
-            commit, branch = found
-            tags[GIT_COMMIT] = commit
-            if branch:
-                tags[GIT_BRANCH] = branch
-        _cache[code] = tags
-    return dict(_cache[code])
+    tags = {SOURCE_NAME: str(code), SOURCE_TYPE: "LOCAL"}
+    found = git_head(code)  # read each time (a few small files): the checkout may move on
+    if found is not None:
+        commit, branch = found
+        tags[GIT_COMMIT] = commit
+        if branch:
+            tags[GIT_BRANCH] = branch
+    return tags
 
 
 def git_head(path: Path) -> tuple[str, str] | None:
