@@ -234,6 +234,11 @@ def test_the_trained_model_loads_and_predicts_the_fit_plot(converged: Recorded) 
     (output,) = converged.run.outputs.model_outputs  # the Models column reads this
     model = converged.client.get_logged_model(output.model_id)
     assert model.status == "READY" and model.source_run_id == run_id
+    assert model.params == converged.run.data.params  # its page shows what made it
+    scores = {m.key: m.value for m in model.metrics}
+    assert scores == {
+        k: converged.run.data.metrics[k] for k in ("final_train_loss", "final_val_loss", "val_r2")
+    }
     assert output.step == int(converged.run.data.tags["epochs_run"])
     z = np.load(converged.download("predictions.npz"))
     set_tracking_uri(converged.client.tracking_uri)

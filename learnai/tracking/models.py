@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import logging
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ def log_torch_model(
     model: nn.Module,
     example: Any,
     step: int = 0,
+    params: Mapping[str, str] | None = None,
+    metrics: Iterable[str] = (),
 ) -> str | None:
     """Log ``model`` (a copy, on the CPU) with a signature and ``example`` (a few input
     rows, a tensor) as the run's model; returns the LoggedModel's id, or None when the
@@ -49,7 +52,11 @@ def log_torch_model(
         y = cpu(x)
     x_np, y_np = x.numpy(), y.numpy()
     logged = client.create_logged_model(
-        experiment_id, name=MODEL_NAME, source_run_id=run_id, model_type="pytorch"
+        experiment_id,
+        name=MODEL_NAME,
+        source_run_id=run_id,
+        model_type="pytorch",
+        params=dict(params or {}),
     )
     try:
         with tempfile.TemporaryDirectory(prefix="learnai-model-") as tmp:
@@ -80,8 +87,27 @@ def log_torch_model(
                 return None
             client.log_model_artifacts(logged.model_id, str(path))
         client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step)])
+        if metrics:  # the model's page shows how it did: the run's values, linked to it
+            _link_metrics(client, run_id, logged.model_id, step, metrics)
     except BaseException:
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
         raise
     client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     return logged.model_id
+
+
+def _link_metrics(
+    client: MlflowClient, run_id: str, model_id: str, step: int, keys: Iterable[str]
+) -> None:
+    """The run's values of ``keys`` at ``step`` logged again with the model's id, with
+    their own timestamps (as ``mlflow.log_model`` does): the store keeps one point."""
+    from mlflow.entities import Metric
+
+    linked = [
+        Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id)
+        for key in keys
+        for m in client.get_metric_history(run_id, key)
+        if m.step == step
+    ]
+    if linked:
+        client.log_batch(run_id, metrics=linked)

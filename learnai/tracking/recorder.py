@@ -150,6 +150,7 @@ class RunRecorder:
         self.experiment_id = experiment_id
         self.flush_every_s = flush_every_s
         self._pending: list[tuple[str, float, int, int]] = []  # key, value, ms, step
+        self.params: dict[str, str] = {}  # as logged: the run's model carries them too
         self._last_flush = time.monotonic()
 
     @classmethod
@@ -190,6 +191,7 @@ class RunRecorder:
 
     def log_params(self, params: Mapping[str, str]) -> None:
         items = [(k, str(v)) for k, v in params.items()]
+        self.params.update(items)
         for i in range(0, len(items), MAX_PARAMS):
             self._write(params=items[i : i + MAX_PARAMS])
 
@@ -225,14 +227,28 @@ class RunRecorder:
         self.client.update_run(self.run_id, name=name)
         self.run_name = name
 
-    def log_model(self, model: Any, example: Any, step: int = 0) -> str | None:
+    def log_model(
+        self, model: Any, example: Any, step: int = 0, metrics: Iterable[str] = ()
+    ) -> str | None:
         """Log the trained ``model`` with MLflow's PyTorch flavour (``example``: a few
-        input rows); returns its LoggedModel id (see :mod:`learnai.tracking.models`)."""
+        input rows), with the run's params and its ``metrics`` at ``step`` (the final
+        values, logged already); returns its LoggedModel id (see
+        :mod:`learnai.tracking.models`)."""
         from learnai.tracking.models import log_torch_model
 
+        self.flush()  # the model's metrics follow the run's
         if self.experiment_id is None:
             self.experiment_id = self.client.get_run(self.run_id).info.experiment_id
-        return log_torch_model(self.client, self.experiment_id, self.run_id, model, example, step)
+        return log_torch_model(
+            self.client,
+            self.experiment_id,
+            self.run_id,
+            model,
+            example,
+            step,
+            params=self.params,
+            metrics=metrics,
+        )
 
     def share_view(self, state: Mapping[str, Any]) -> str | None:
         """Store a runs-table view on the run's experiment; returns the key a link opens

@@ -317,7 +317,8 @@ def finish_run(
         recorder.log_artifacts(Path(tmp))
     name = recorder.run_name  # as created: the name consoles and tables print
     if outcome != "diverged":  # a blown-up network is not worth loading
-        recorder.log_model(model, data.x_val[:5], step=history.epochs_run)
+        scores = ["final_train_loss", "final_val_loss", "val_r2"]
+        recorder.log_model(model, data.x_val[:5], history.epochs_run, scores)
     view = show_verdict(cfg, job, outcome, history, final)
     recorder.end("FINISHED")
     ok = outcome != "diverged" and math.isfinite(final.val_loss)
