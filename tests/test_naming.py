@@ -185,3 +185,9 @@ def test_the_runs_view_sorts_best_first_and_shows_the_swept_params():
     assert view_key(runs_view(["optimizer.lr", "model.depth"])) == (text, key)  # stored once
     assert view_key(runs_view(["optimizer.lr"]))[1] != key
     assert key.startswith("learnai-") and len(key) == len("learnai-") + 16
+
+
+def test_a_single_run_is_named_by_what_it_learns_not_how_it_is_watched():
+    keys = ["optimizer.lr", "trainer.progress", "tracking.uri", "trainer.animation.fps"]
+    assert naming.naming_keys(keys) == ["optimizer.lr"]
+    assert naming.naming_keys(["trainer.epochs", "trainer.num_threads"]) == ["trainer.epochs"]

@@ -534,3 +534,19 @@ def test_a_store_that_refuses_the_view_is_one_warning_and_the_link_sorts_anyway(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "learnai"]
     assert line.startswith("could not store the runs-table view: ")
     assert "orderByKey=metrics.%60final_val_loss%60&orderByAsc=true" in experiment_url("h", "1")
+
+
+def test_a_huge_r2_prints_in_a_few_digits(caplog: pytest.LogCaptureFixture) -> None:
+    import torch
+
+    from learnai.train.run import OpenRun, summarise
+
+    job = OpenRun(recorder=None, uri="sqlite://", device=torch.device("cpu"), trial=None,
+                  is_multirun=True)  # fmt: skip
+    with caplog.at_level("INFO", logger="learnai"):
+        summarise(Result("r", "diverged", math.inf, 1e25, 2e25, -2.6e24, name="lr=1"), job)
+        summarise(Result("r", "converged", 0.04, 0.04, 0.04, 0.98512, name="lr=0.01"), job)
+    assert caplog.messages == [
+        "lr=1: diverged | val_loss 2e+25 | val_r2 -2.6e+24",
+        "lr=0.01: converged | val_loss 0.04 | val_r2 0.985",
+    ]

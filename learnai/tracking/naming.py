@@ -63,6 +63,21 @@ def swept_keys(sweep_overrides: Iterable[str], search_space: Iterable[str] = ())
     return list(dict.fromkeys(keys))
 
 
+# Keys that change how a run is watched or recorded, not what it learns: they name no run.
+UNNAMED = (
+    "tracking.",
+    "trainer.progress",
+    "trainer.num_threads",
+    "trainer.sync_every",
+    "trainer.animation.",
+)
+
+
+def naming_keys(keys: Iterable[str]) -> list[str]:
+    """``keys`` without those in :data:`UNNAMED` (``lr=1``, not ``lr=1 progress=false``)."""
+    return [k for k in keys if not k.startswith(UNNAMED)]
+
+
 def swept_values(job_overrides: Iterable[str], keys: Iterable[str]) -> dict[str, str]:
     """A job's values for ``keys``, in the order of ``keys``, from its task overrides."""
     given = {override_key(o): override_value(o) for o in job_overrides if "=" in o}

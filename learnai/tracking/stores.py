@@ -67,6 +67,9 @@ MLFLOW_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # MLflow's INFO lines ("Creating initial MLflow database tables...", "View run ...
+    # at: URL") repeat what learnai's own lines say; its warnings still show.
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
 }
 
 

@@ -192,7 +192,7 @@ def _run_name(cfg: DictConfig, ctx: JobContext, trial: JobTrial | None) -> str |
     from learnai.tracking import naming
 
     if not ctx.is_multirun:
-        keys = [naming.override_key(o) for o in ctx.overrides]
+        keys = naming.naming_keys(naming.override_key(o) for o in ctx.overrides)
     else:
         keys = list(trial.params) if trial is not None else ctx.swept_keys
     swept = naming.swept_values(ctx.overrides, keys)
@@ -360,7 +360,8 @@ def summarise(result: Result, job: OpenRun) -> None:
     who = result.name or f"run {result.run_id}"
     line = f"{who}: {result.outcome} | val_loss {result.final_val_loss:.4g}"
     if math.isfinite(result.val_r2):
-        line += f" | val_r2 {result.val_r2:.3f}"
+        r2 = result.val_r2
+        line += f" | val_r2 {r2:.3f}" if abs(r2) < 1000 else f" | val_r2 {r2:.3g}"
     if result.equation:
         line += f" | {result.equation}"
     log.info("%s", line)
