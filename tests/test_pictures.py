@@ -373,3 +373,17 @@ def test_a_run_without_animation_still_gives_the_sweep_a_panel(tmp_path) -> None
     assert panel.frame_epochs == [EPOCHS]
     np.testing.assert_allclose(panel.frames[0], final.grid_prediction)
     assert len(Canvas([panel], 340, 260).frames()) == 1
+
+
+def test_progress_names_its_run_and_says_why_a_diverged_run_trains_on(caplog) -> None:
+    progress = Progress(epochs=200, every_s=0.0, name="lr=1", after_divergence=50)
+    progress.tty = False
+    state = TrainState(200)
+    state.train_loss, state.val_loss, state.diverged_at = [1.0] * 10, [1e9] * 10, 2
+    with caplog.at_level(logging.INFO, logger="learnai"):
+        progress.on_chunk(state)
+    assert caplog.messages == [
+        "lr=1: loss blew up at epoch 2: the run has diverged; 50 more epochs so its "
+        "animation shows the blow-up (trainer.animation.after_divergence)",
+        "lr=1: epoch 10/200  train_loss 1  val_loss 1e+09",
+    ]

@@ -20,9 +20,17 @@ class Progress:
     """
 
     def __init__(
-        self, epochs: int, enabled: bool = True, lines: int = 4, every_s: float = 10.0
+        self,
+        epochs: int,
+        enabled: bool = True,
+        lines: int = 4,
+        every_s: float = 10.0,
+        name: str = "",
+        after_divergence: int = 0,
     ) -> None:
         self.epochs = epochs
+        self.prefix = f"{name}: " if name else ""  # parallel jobs' lines interleave
+        self.after_divergence = after_divergence
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.every = max(1, epochs // lines)
@@ -35,7 +43,7 @@ class Progress:
         if not self.enabled or not state.train_loss:
             return
         done = len(state.train_loss)
-        text = (
+        text = self.prefix + (
             f"epoch {done}/{self.epochs}  train_loss {state.train_loss[-1]:.4g}  "
             f"val_loss {state.val_loss[-1]:.4g}"
         )
@@ -43,7 +51,19 @@ class Progress:
             self._told_divergence = True
             if self.tty:
                 sys.stderr.write("\n")
-            log.info("loss blew up at epoch %d: the run has diverged", state.diverged_at)
+            more = min(self.after_divergence, self.epochs - state.diverged_at)
+            why = (
+                f"; {more} more epochs so its animation shows the blow-up "
+                "(trainer.animation.after_divergence)"
+                if more > 0
+                else ""
+            )
+            log.info(
+                "%sloss blew up at epoch %d: the run has diverged%s",
+                self.prefix,
+                state.diverged_at,
+                why,
+            )
         if self.tty:
             width = 30
             bar = "#" * (width * done // self.epochs)

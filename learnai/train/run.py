@@ -241,10 +241,15 @@ def make_trainer(cfg: DictConfig, job: OpenRun, data: Dataset | None = None) -> 
         ceiling = float(data.y_val.var(unbiased=False)) if data is not None else None
         job.pruning = PruningCallback(job.trial, cfg.trainer.report_every, ceiling=ceiling)
         callbacks.append(job.pruning)
-    callbacks.append(Progress(cfg.trainer.epochs, enabled=cfg.trainer.progress))
+    anim = cfg.trainer.animation
+    # a search stops a diverged trial at once; a demo lets the animation show it
+    after = anim.after_divergence if anim.enabled and job.trial is None else 0
+    name = job.recorder.run_name or ""
+    callbacks.append(
+        Progress(cfg.trainer.epochs, cfg.trainer.progress, name=name, after_divergence=after)
+    )
     if watch := LauncherWatch.of(job_context().launcher):  # a sweep job outlives no launcher
         callbacks.append(watch)
-    anim = cfg.trainer.animation
     return Trainer(
         epochs=cfg.trainer.epochs,
         sync_every=cfg.trainer.sync_every,
@@ -252,8 +257,7 @@ def make_trainer(cfg: DictConfig, job: OpenRun, data: Dataset | None = None) -> 
         frames=anim.frames,
         animate=anim.enabled,
         callbacks=callbacks,
-        # a search stops a diverged trial at once; a demo lets the animation show it
-        after_divergence=anim.after_divergence if anim.enabled and job.trial is None else 0,
+        after_divergence=after,
     )
 
 
