@@ -172,7 +172,7 @@ def _check_stores(cfg: DictConfig, uri: str, sweeper: str) -> None:
         from hydra_plugins.learnai_optuna_sweeper.storage import storage_url
 
         study = storage_url(cfg.hydra.sweeper.get("storage"), Path.cwd())
-    check_run_stores(uri, cfg.tracking.artifact_location, study)
+    check_run_stores(uri, cfg.tracking.artifact_location, study, role="sweep")
 
 
 def _create_parent(cfg: DictConfig, uri: str, sweeper: str, overrides: list[str]) -> RunRecorder:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -308,16 +309,36 @@ def _check_tables(uri: str, key: str, shown: str) -> None:
         raise StoreError(f"{key}: {shown} holds an MLflow store, not an Optuna storage")
 
 
-def check_run_stores(uri: str, artifact_location: str | None, optuna_storage: str | None) -> None:
-    """Every store one run writes to: tracking, a local artifact location, its study."""
+def check_run_stores(
+    uri: str,
+    artifact_location: str | None,
+    optuna_storage: str | None,
+    *,
+    role: str = "run",
+) -> None:
+    """Every store one run writes to: tracking, a local artifact location, its study.
+
+    ``role`` is ``"run"`` (a single run), ``"sweep"`` (the command that starts a sweep:
+    it makes a local artifact folder, once every check passed) or ``"job"`` (a sweep's
+    job: the folder must be there already; a job on a machine that does not share it
+    would write the run's files where nobody looks, so it is refused instead).
+    """
     check_store(uri)
-    if artifact_location:
-        local = _local_path(artifact_location)
-        if local is not None:
-            check_artifact_root(local)
+    local = _local_path(artifact_location) if artifact_location else None
+    if local is not None:
+        check_artifact_root(local)
+        if role == "job" and not local.is_dir():
+            raise StoreError(
+                f"tracking.artifact_location: {local} does not exist on this machine "
+                f"({socket.gethostname()}): the sweep made it where it was launched, so "
+                "this job does not share it; give a folder every machine mounts, or a "
+                "tracking server (tracking.uri=http://...)"
+            )
     if optuna_storage:
         check_store(optuna_storage, key="hydra.sweeper.storage")
         check_distinct_stores(uri, optuna_storage)
+    if local is not None and role == "sweep":
+        local.mkdir(parents=True, exist_ok=True)
 
 
 def _local_path(location: str) -> Path | None:

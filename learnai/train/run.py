@@ -116,7 +116,8 @@ def open_run(cfg: DictConfig, device: Any = None) -> OpenRun:
             "sweeps with `python -m learnai -m ...`, or pass tracking.parent_run_id=RUN_ID"
         )
     uri = resolve_uri(cfg.tracking.uri, ctx.base_dir)
-    check_run_stores(uri, cfg.tracking.artifact_location, _study_storage(ctx))
+    role = "job" if ctx.is_multirun else "run"
+    check_run_stores(uri, cfg.tracking.artifact_location, _study_storage(ctx), role=role)
     check_resources(cfg, ctx.parallel_jobs)
     if device is None:
         device = resolve_device(cfg.trainer.device, ctx.job_num)

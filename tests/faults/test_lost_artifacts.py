@@ -75,3 +75,46 @@ def test_a_shared_artifact_location_is_accepted(tmp_path: Path, pg_database) -> 
     for run in runs:
         assert run.info.artifact_uri.startswith(shared.as_uri()), run.info.artifact_uri
         assert artifact_names(client, run.info.run_id), run.info.run_name
+
+
+def test_a_job_that_cannot_see_the_artifact_folder_is_refused(tmp_path: Path, pg_database) -> None:
+    """A sweep's job on a machine that does not mount the shared artifact folder (the
+    sweep made it where it was launched) would write its files to a folder of its own
+    disk: its run is refused before it exists, naming the folder and the host."""
+    import subprocess
+    import sys
+
+    from helpers.cli import TINY, learnai_env
+    from helpers.processes import as_another_machine
+    from mlflow import MlflowClient
+
+    tracking = pg_database()
+    shared = tmp_path / "mounts" / "shared"
+    shared.mkdir(parents=True)  # where the sweep was launched, as its command makes it
+    client = MlflowClient(tracking_uri=tracking)
+    experiment = client.create_experiment("remote", artifact_location=shared.as_uri())
+    parent = client.create_run(experiment, run_name="sweep").info.run_id
+    launch = tmp_path / "job"
+    launch.mkdir()
+    job = (
+        "import sys; from learnai.cli import _entry; "
+        f"sys.argv = ['learnai', '-m', 'optimizer.lr=0.01', 'tracking.uri={tracking}', "
+        f"'tracking.experiment=remote', 'tracking.parent_run_id={parent}', "
+        f"'tracking.artifact_location={shared.as_uri()}', "
+        + ", ".join(repr(a) for a in TINY)
+        + "]; _entry()"
+    )
+    proc = subprocess.run(
+        [*as_another_machine([tmp_path / "mounts"]), sys.executable, "-c", job],
+        cwd=launch,
+        env=learnai_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0, proc.stderr[-2000:]
+    assert f"tracking.artifact_location: {shared} does not exist on this machine" in (
+        proc.stderr
+    ), proc.stderr[-2000:]
+    runs = client.search_runs([experiment])
+    assert [r.info.run_id for r in runs] == [parent], "the job made no run of its own"
