@@ -130,8 +130,8 @@ class Trainer:
                     shot_epochs.append(epoch)
             filled += 1
 
-            if filled == self.sync_every or epoch == self._last_epoch(state) or overflow:
-                self._sync(state, chunk[:, :filled].tolist())
+            if filled == self.sync_every or epoch == self.last_epoch(state) or overflow:
+                self.take_chunk(state, chunk[:, :filled].tolist())
                 filled = 0
                 if state.stop:
                     break
@@ -146,13 +146,17 @@ class Trainer:
             diverged_at=state.diverged_at,
         )
 
-    def _last_epoch(self, state: TrainState) -> int:
+    def last_epoch(self, state: TrainState) -> int:
         """The epoch training ends at: the last, or ``after_divergence`` past a blow-up."""
         if state.diverged_at is None:
             return self.epochs
         return min(self.epochs, state.diverged_at + self.after_divergence)
 
-    def _sync(self, state: TrainState, chunk: list[list[float]]) -> None:
+    def take_chunk(self, state: TrainState, chunk: list[list[float]]) -> None:
+        """Add a chunk of read-back losses (rows: train, val) to ``state``: check them for
+        divergence, then let the callbacks see them. Public for loops that train many
+        models at once (:mod:`learnai.train.stacked`): each member's losses follow the
+        rules a single run's do."""
         train, val = chunk
         state.new_from = len(state.train_loss)
         if state.diverged_at is None:
@@ -167,7 +171,7 @@ class Trainer:
         state.train_loss.extend(train)
         state.val_loss.extend(val)
         if state.diverged_at is not None and (
-            len(state.train_loss) >= self._last_epoch(state)
+            len(state.train_loss) >= self.last_epoch(state)
             or not all(map(math.isfinite, train + val))  # NaN weights stay NaN
         ):
             state.stop = "diverged"

@@ -168,7 +168,7 @@ class StackedTrainer:
                 if active[i]:
                     filled[i] += 1
                     t = trainers[i]
-                    if filled[i] == sync_every or epoch == t._last_epoch(states[i]) or overflow[i]:
+                    if filled[i] == sync_every or epoch == t.last_epoch(states[i]) or overflow[i]:
                         due.append(i)
             if due:
                 self._sync(due, states, filled, losses[:, :, :epoch].tolist(), active)
@@ -226,7 +226,7 @@ class StackedTrainer:
         for i in due:
             done = len(states[i].train_loss)
             chunk = [host[0][i][done : done + filled[i]], host[1][i][done : done + filled[i]]]
-            self.members[i].trainer._sync(states[i], chunk)
+            self.members[i].trainer.take_chunk(states[i], chunk)
             filled[i] = 0
             if states[i].stop:
                 active[i] = False
