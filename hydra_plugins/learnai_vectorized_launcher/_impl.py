@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import (
@@ -35,7 +35,18 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from ._groups import group_key
 
 if TYPE_CHECKING:
-    from .vectorized_launcher import VectorizedLauncher
+    from hydra.types import HydraContext, TaskFunction
+
+
+class VectorizedLauncher(Protocol):
+    """What the launch needs of the launcher Hydra set up (its class imports this module
+    lazily, so this module names only its shape)."""
+
+    config: DictConfig | None
+    hydra_context: HydraContext | None
+    task_function: TaskFunction | None
+    max_group: int
+
 
 log = logging.getLogger(__name__)
 

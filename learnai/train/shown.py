@@ -6,15 +6,27 @@ its Optuna trial to it. Called by :mod:`learnai.train.run`'s stages, so every la
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
     from hydra_plugins.learnai_optuna_sweeper.trial import JobTrial
+    from learnai.tracking.recorder import RunRecorder
     from learnai.train.context import JobContext
     from learnai.train.loop import History
-    from learnai.train.run import OpenRun
+
+
+class OpenRun(Protocol):
+    """What these functions read of :class:`learnai.train.run.OpenRun` (named by its
+    shape: run.py calls this module, not the other way round)."""
+
+    recorder: RunRecorder
+    uri: str
+    trial: JobTrial | None
+    is_multirun: bool
+    named: bool
+    shown_params: list[str]
 
 
 def link_trial(job: OpenRun) -> None:
