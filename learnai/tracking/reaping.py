@@ -22,14 +22,21 @@ def process_tags() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this host exists and is not a zombie (a dead process
+    its parent has not yet waited for is gone for our purposes)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(0) said it exists
+    return state not in (b"Z", b"X")
 
 
 def reap_stale_runs(client: MlflowClient, experiment_id: str) -> int:
@@ -46,7 +53,7 @@ def reap_stale_runs(client: MlflowClient, experiment_id: str) -> int:
     ended = 0
     for run in stale:
         pid = run.data.tags.get(PID_TAG, "")
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             client.set_tag(run.info.run_id, "learnai.reaped", "process gone")
             client.set_terminated(run.info.run_id, "KILLED")
             ended += 1

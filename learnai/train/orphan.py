@@ -17,6 +17,8 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
+from learnai.tracking.reaping import process_alive
+
 if TYPE_CHECKING:
     from learnai.train.loop import TrainState
 
@@ -31,23 +33,6 @@ class LauncherGone(SystemExit):
 def launcher_id() -> str:
     """``host:pid`` of this process: what a sweep hands its jobs."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (a dead process not yet reaped
-    by its own parent is gone for our purposes)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): kill(0) said it exists
-    return state not in (b"Z", b"X")
 
 
 class LauncherWatch:
@@ -71,6 +56,6 @@ class LauncherWatch:
         if now < self.next_check:
             return
         self.next_check = now + CHECK_EVERY_S
-        if not alive(self.pid):
+        if not process_alive(self.pid):
             pid = self.pid
             raise LauncherGone(f"learnai: the command that launched this job (pid {pid}) is gone")
