@@ -36,6 +36,18 @@ LONG = (
 CANCEL_BOUND_S = 25  # learnai's grace after a cancel (15 s) and the interpreter's exit
 
 
+def _lock(conn, tables: list[str]) -> bool:
+    """Try once to lock ``tables`` (the connection's lock_timeout bounds the wait)."""
+    import psycopg
+
+    try:
+        conn.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+    except psycopg.errors.LockNotAvailable:
+        conn.rollback()
+        return False
+    return True
+
+
 def _learnai_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("learnai:")]
 
@@ -49,12 +61,16 @@ def test_a_cancel_ends_a_run_whose_store_tables_are_locked(
 
     uri = pg_database()
     proc = start_learnai(tmp_path, f"tracking.uri={uri}", *LONG)
-    locker = psycopg.connect(uri, connect_timeout=5)
+    # A lock request waits for the run's open transactions, and the run's next session
+    # queues behind the request: MLflow nests sessions, so a request that lands
+    # mid-write can wait for ever (PostgreSQL sees no cycle). Ask with a short
+    # lock_timeout until the request lands between two writes.
+    locker = psycopg.connect(uri, connect_timeout=5, options="-c lock_timeout=500")
     try:
         (run,) = wait_for_runs(uri, "cancelled", children=False, training=True, job=proc)
         query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
         tables = [row[0] for row in locker.execute(query)]
-        locker.execute(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+        wait_until(lambda: _lock(locker, tables), "the tables locked between two writes", job=proc)
         wait_until(asleep(proc.pid), "the run blocked on the locked tables", job=proc)
         os.killpg(proc.pid, sig)
         signalled = time.monotonic()
